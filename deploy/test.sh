@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# `make test`: installs what the suite needs (Python packages, nebula, chromium) and runs it.
+# With DATABASE_URL set the suite runs on that database, otherwise on SQLite. Extra args go to pytest.
+source "$(dirname "$0")/common.sh"
+ensure_venv "test,dev"
+missing=()
+command -v nebula-cert >/dev/null || missing+=(nebula)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+[ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
+export PATH="$VENV/bin:$PATH"
+exec "$VENV/bin/python" -m pytest "$@"

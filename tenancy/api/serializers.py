@@ -1,0 +1,131 @@
+from django.contrib.auth import get_user_model
+from rest_framework import serializers
+
+from tenancy.models import ApiToken, Invitation, Membership, Organization
+from tenancy.roles import INVITABLE, Role
+
+User = get_user_model()
+
+
+class UserBriefSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = User
+        fields = ["id", "username", "email", "first_name", "last_name"]
+        read_only_fields = fields
+
+
+class OrganizationSerializer(serializers.ModelSerializer):
+    owner = serializers.SlugRelatedField(
+        slug_field="email",
+        queryset=User.objects.filter(is_active=True),
+        write_only=True,
+        required=False,
+        help_text="Email of an existing user who becomes the first owner (required on create).",
+    )
+
+    class Meta:
+        model = Organization
+        fields = ["id", "name", "slug", "description", "active", "created", "updated", "owner"]
+        read_only_fields = ["id", "created", "updated"]
+
+    def validate_slug(self, value):
+        if self.instance is not None and value != self.instance.slug:
+            raise serializers.ValidationError("The slug cannot be changed after the organization is created.")
+        return value
+
+    def validate(self, attrs):
+        if self.instance is None and "owner" not in attrs:
+            raise serializers.ValidationError({"owner": "Name the organization's first owner."})
+        if self.instance is not None:
+            attrs.pop("owner", None)
+        return attrs
+
+
+class MembershipSerializer(serializers.ModelSerializer):
+    user = UserBriefSerializer(read_only=True)
+    email = serializers.EmailField(write_only=True, required=False, help_text="Existing user to add.")
+
+    class Meta:
+        model = Membership
+        fields = ["id", "user", "email", "role", "invited_by", "created", "updated"]
+        read_only_fields = ["id", "user", "invited_by", "created", "updated"]
+
+    def validate(self, attrs):
+        if self.instance is None:
+            email = attrs.get("email")
+            if not email:
+                raise serializers.ValidationError({"email": "Name the user to add by email."})
+            user = User.objects.filter(email__iexact=email, is_active=True).first()
+            if user is None:
+                raise serializers.ValidationError(
+                    {"email": "No user has this email; send an invitation instead."}
+                )
+            attrs["user"] = user
+        return attrs
+
+
+class InvitationSerializer(serializers.ModelSerializer):
+    role = serializers.ChoiceField(choices=sorted(INVITABLE), default=Role.MEMBER)
+    invited_by = UserBriefSerializer(read_only=True)
+    status = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Invitation
+        fields = ["id", "email", "role", "invited_by", "expires_at", "accepted_at", "status", "created"]
+        read_only_fields = ["id", "invited_by", "expires_at", "accepted_at", "status", "created"]
+
+    def get_status(self, obj) -> str:
+        if obj.is_accepted:
+            return "accepted"
+        return "expired" if obj.is_expired else "pending"
+
+
+class AcceptInvitationSerializer(serializers.Serializer):
+    token = serializers.CharField(max_length=200)
+
+
+class ApiTokenSerializer(serializers.ModelSerializer):
+    organization = serializers.SlugRelatedField(slug_field="slug", queryset=Organization.objects.all())
+
+    class Meta:
+        model = ApiToken
+        fields = [
+            "id",
+            "name",
+            "organization",
+            "prefix",
+            "expires_at",
+            "last_used_at",
+            "revoked_at",
+            "created",
+        ]
+        read_only_fields = ["id", "prefix", "last_used_at", "revoked_at", "created"]
+
+
+class ApiTokenCreatedSerializer(ApiTokenSerializer):
+    token = serializers.CharField(read_only=True, help_text="Shown once; store it now.")
+
+    class Meta(ApiTokenSerializer.Meta):
+        fields = [*ApiTokenSerializer.Meta.fields, "token"]
+
+
+class MyMembershipSerializer(serializers.ModelSerializer):
+    organization = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    organization_name = serializers.CharField(source="organization.name", read_only=True)
+
+    class Meta:
+        model = Membership
+        fields = ["organization", "organization_name", "role"]
+
+
+class MeSerializer(serializers.ModelSerializer):
+    memberships = serializers.SerializerMethodField()
+
+    class Meta:
+        model = User
+        fields = ["id", "username", "email", "first_name", "last_name", "is_superuser", "memberships"]
+        read_only_fields = fields
+
+    def get_memberships(self, user) -> list[dict]:
+        qs = user.memberships.filter(organization__active=True).select_related("organization")
+        return MyMembershipSerializer(qs, many=True).data

@@ -1,0 +1,199 @@
+from django.http import Http404
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, permissions, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from tenancy import services
+from tenancy.api.base import OrgScopedViewSet, is_platform_operator, token_of
+from tenancy.api.serializers import (
+    AcceptInvitationSerializer,
+    ApiTokenCreatedSerializer,
+    ApiTokenSerializer,
+    InvitationSerializer,
+    MembershipSerializer,
+    MeSerializer,
+    OrganizationSerializer,
+)
+from tenancy.filtersets import (
+    ApiTokenFilterSet,
+    InvitationFilterSet,
+    MembershipFilterSet,
+    OrganizationFilterSet,
+)
+from tenancy.models import ApiToken, Invitation, Membership, Organization
+from tenancy.roles import ALL_ROLES, MANAGERS, Role
+
+
+class OrganizationViewSet(viewsets.ModelViewSet):
+    """Organizations I belong to. Platform operators create, update, deactivate and delete."""
+
+    serializer_class = OrganizationSerializer
+    lookup_field = "slug"
+    filterset_class = OrganizationFilterSet
+    search_fields = ["name", "slug", "description"]
+    ordering_fields = ["name", "slug", "created"]
+
+    def get_queryset(self):
+        queryset = Organization.objects.for_user(self.request.user)
+        token = token_of(self.request)
+        if token is not None:
+            return queryset.filter(pk=token.organization_id)
+        return queryset
+
+    def check_permissions(self, request):
+        super().check_permissions(request)
+        if request.method not in permissions.SAFE_METHODS and not is_platform_operator(request):
+            # Tenants may not learn whether a foreign organization exists: unknown slugs stay 404.
+            if self.kwargs.get("slug") and not self.get_queryset().filter(slug=self.kwargs["slug"]).exists():
+                raise Http404
+            raise PermissionDenied("Only platform operators manage organizations.")
+
+    def perform_create(self, serializer):
+        data = serializer.validated_data
+        serializer.instance = services.create_organization(
+            name=data["name"],
+            slug=data["slug"],
+            description=data.get("description", ""),
+            owner=data["owner"],
+            acting_user=self.request.user,
+        )
+
+
+class MembershipViewSet(OrgScopedViewSet):
+    """Members of an organization. Owners and admins manage; anyone may leave."""
+
+    queryset = Membership.objects.select_related("user", "invited_by")
+    serializer_class = MembershipSerializer
+    filterset_class = MembershipFilterSet
+    search_fields = ["user__username", "user__email", "user__first_name", "user__last_name"]
+    ordering_fields = ["created", "role", "user__username"]
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+    # Removing a membership is checked by the service: managers remove others, anyone removes their own.
+    action_roles = {"destroy": ALL_ROLES, "leave": ALL_ROLES}
+
+    def perform_create(self, serializer):
+        data = serializer.validated_data
+        serializer.instance = services.add_member(
+            organization=self.organization,
+            user=data["user"],
+            role=data.get("role", Role.MEMBER),
+            acting_user=self.request.user,
+        )
+
+    def perform_update(self, serializer):
+        role = serializer.validated_data.get("role", serializer.instance.role)
+        serializer.instance = services.change_role(
+            membership=serializer.instance, role=role, acting_user=self.request.user
+        )
+
+    def perform_destroy(self, instance):
+        services.remove_member(membership=instance, acting_user=self.request.user)
+
+    @extend_schema(request=None, responses={204: None})
+    @action(detail=False, methods=["post"])
+    def leave(self, request, org_slug=None):
+        membership = self.get_queryset().filter(user=request.user).first()
+        if membership is None:
+            raise Http404
+        services.remove_member(membership=membership, acting_user=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class InvitationViewSet(OrgScopedViewSet):
+    """Invitations to an organization (owners and admins)."""
+
+    queryset = Invitation.objects.select_related("invited_by")
+    serializer_class = InvitationSerializer
+    filterset_class = InvitationFilterSet
+    search_fields = ["email"]
+    ordering_fields = ["created", "expires_at", "email"]
+    http_method_names = ["get", "post", "delete", "head", "options"]
+    read_roles = MANAGERS
+
+    def perform_create(self, serializer):
+        data = serializer.validated_data
+        serializer.instance, _ = services.invite(
+            organization=self.organization,
+            email=data["email"],
+            role=data["role"],
+            acting_user=self.request.user,
+        )
+
+    def perform_destroy(self, instance):
+        services.revoke_invitation(invitation=instance, acting_user=self.request.user)
+
+    @extend_schema(request=None, responses=InvitationSerializer)
+    @action(detail=True, methods=["post"])
+    def resend(self, request, org_slug=None, pk=None):
+        invitation = self.get_object()
+        services.resend_invitation(invitation=invitation, acting_user=request.user)
+        return Response(self.get_serializer(invitation).data)
+
+
+class AcceptInvitationView(APIView):
+    """Accept an invitation as the signed-in user (whose email must match)."""
+
+    @extend_schema(request=AcceptInvitationSerializer, responses={201: MeSerializer})
+    def post(self, request):
+        serializer = AcceptInvitationSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            services.accept_invitation(token=serializer.validated_data["token"], user=request.user)
+        except services.InvitationNotFound as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_404_NOT_FOUND)
+        except services.InvitationGone as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_410_GONE)
+        return Response(MeSerializer(request.user).data, status=status.HTTP_201_CREATED)
+
+
+class ApiTokenViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    """My API tokens. The secret is returned once, at creation. Deleting a token revokes it."""
+
+    serializer_class = ApiTokenSerializer
+    filterset_class = ApiTokenFilterSet
+    search_fields = ["name", "prefix"]
+    ordering_fields = ["created", "name", "last_used_at", "expires_at"]
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return ApiToken.objects.none()
+        queryset = ApiToken.objects.filter(user=self.request.user).select_related("organization")
+        token = token_of(self.request)
+        if token is not None:
+            queryset = queryset.filter(organization_id=token.organization_id)
+        return queryset
+
+    @extend_schema(responses={201: ApiTokenCreatedSerializer})
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        token = token_of(request)
+        if token is not None and data["organization"].pk != token.organization_id:
+            raise PermissionDenied("An API token can only create tokens for its own organization.")
+        instance, secret = services.create_api_token(
+            user=request.user,
+            organization=data["organization"],
+            name=data["name"],
+            expires_at=data.get("expires_at"),
+        )
+        instance.token = secret
+        return Response(ApiTokenCreatedSerializer(instance).data, status=status.HTTP_201_CREATED)
+
+    def perform_destroy(self, instance):
+        services.revoke_api_token(token=instance)
+
+
+class MeView(APIView):
+    @extend_schema(responses=MeSerializer)
+    def get(self, request):
+        return Response(MeSerializer(request.user).data)

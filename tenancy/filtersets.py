@@ -1,0 +1,43 @@
+import django_filters
+
+from tenancy.models import ApiToken, Invitation, Membership, Organization
+from tenancy.roles import Role
+
+
+class OrganizationFilterSet(django_filters.FilterSet):
+    class Meta:
+        model = Organization
+        fields = ["active", "slug"]
+
+
+class MembershipFilterSet(django_filters.FilterSet):
+    role = django_filters.MultipleChoiceFilter(choices=Role.choices)
+
+    class Meta:
+        model = Membership
+        fields = ["role", "user"]
+
+
+class InvitationFilterSet(django_filters.FilterSet):
+    pending = django_filters.BooleanFilter(method="filter_pending")
+
+    class Meta:
+        model = Invitation
+        fields = ["role", "email"]
+
+    def filter_pending(self, queryset, name, value):
+        pending = Invitation.objects.pending().values("pk")
+        return queryset.filter(pk__in=pending) if value else queryset.exclude(pk__in=pending)
+
+
+class ApiTokenFilterSet(django_filters.FilterSet):
+    organization = django_filters.CharFilter(field_name="organization__slug")
+    usable = django_filters.BooleanFilter(method="filter_usable")
+
+    class Meta:
+        model = ApiToken
+        fields = ["organization"]
+
+    def filter_usable(self, queryset, name, value):
+        usable = ApiToken.objects.usable().values("pk")
+        return queryset.filter(pk__in=usable) if value else queryset.exclude(pk__in=usable)

@@ -1,0 +1,185 @@
+import hashlib
+import secrets
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_slug
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from tenancy.roles import INVITABLE, Role
+from tenancy.scoping import OrgScopedManager, OrgScopedQuerySet
+
+
+def hash_secret(secret: str) -> str:
+    """Digest used for invitation tokens and API token secrets (high-entropy, so a plain SHA-256 suffices)."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class Organization(models.Model):
+    org_lookup = "pk"
+
+    name = models.CharField(max_length=100, unique=True)
+    slug = models.SlugField(
+        max_length=50,
+        unique=True,
+        validators=[validate_slug],
+        help_text="URL-safe identifier used in API paths; cannot be changed after creation.",
+    )
+    description = models.TextField(blank=True, max_length=500)
+    active = models.BooleanField(default=True)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    objects = OrgScopedManager()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args, **kwargs):
+        self._check_slug_unchanged()
+        super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        self._check_slug_unchanged()
+
+    def _check_slug_unchanged(self) -> None:
+        if self.pk and not self._state.adding:
+            original = Organization.objects.filter(pk=self.pk).values_list("slug", flat=True).first()
+            if original is not None and original != self.slug:
+                raise ValidationError(
+                    {"slug": "The slug cannot be changed after the organization is created."}
+                )
+
+
+class Membership(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    objects = OrgScopedManager()
+
+    class Meta:
+        ordering = ["organization__name", "user__username"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "organization"], name="membership_unique_user_org"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.organization} ({self.role})"
+
+
+class InvitationQuerySet(OrgScopedQuerySet):
+    def pending(self):
+        return self.filter(accepted_at__isnull=True, expires_at__gt=timezone.now())
+
+
+class Invitation(models.Model):
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    role = models.CharField(
+        max_length=16,
+        choices=[(r, Role(r).label) for r in Role.values if r in INVITABLE],
+        default=Role.MEMBER,
+    )
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True, editable=False)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    objects = InvitationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created"]
+        constraints = [
+            models.UniqueConstraint(
+                Lower("email"),
+                "organization",
+                condition=models.Q(accepted_at__isnull=True),
+                name="invitation_one_open_per_email",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} → {self.organization} ({self.role})"
+
+    @property
+    def is_expired(self) -> bool:
+        return self.expires_at <= timezone.now()
+
+    @property
+    def is_accepted(self) -> bool:
+        return self.accepted_at is not None
+
+    def set_new_token(self) -> str:
+        token = secrets.token_urlsafe(32)
+        self.token_hash = hash_secret(token)
+        self.expires_at = timezone.now() + settings.INVITATION_TTL
+        return token
+
+
+TOKEN_PREFIX = "sat"  # noqa: S105 - a public marker, not a secret
+
+
+class ApiTokenQuerySet(OrgScopedQuerySet):
+    def usable(self):
+        now = timezone.now()
+        return self.filter(revoked_at__isnull=True).filter(
+            models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now)
+        )
+
+
+class ApiToken(models.Model):
+    """A bearer token for integrators; it acts with its user's role in its one organization."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, unique=True, editable=False)
+    secret_hash = models.CharField(max_length=64, editable=False)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created = models.DateTimeField(auto_now_add=True)
+
+    objects = ApiTokenQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created"]
+        verbose_name = "API token"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_usable(self) -> bool:
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > timezone.now())
+
+    def set_new_secret(self) -> str:
+        """Generate the secret; returns the full token, which is shown once and never stored."""
+        self.prefix = secrets.token_hex(4)
+        secret = secrets.token_urlsafe(32)
+        token = f"{TOKEN_PREFIX}_{self.prefix}_{secret}"
+        self.secret_hash = hash_secret(token)
+        return token

@@ -1,0 +1,232 @@
+"""Domain actions for tenancy. Admin, API and commands all call these, so the rules hold whichever door a
+change comes through. Rule violations raise `ValidationError` (bad request) or `PermissionDenied`."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.mail import send_mail
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+
+from tenancy.models import ApiToken, Invitation, Membership, Organization, hash_secret
+from tenancy.roles import INVITABLE, MANAGERS, Role
+
+User = get_user_model()
+
+
+class InvitationGone(Exception):
+    """The invitation exists but can no longer be accepted (expired or already used)."""
+
+
+class InvitationNotFound(Exception):
+    pass
+
+
+def role_of(user, organization: Organization) -> str | None:
+    """The user's effective role in `organization`; platform superusers act as owners."""
+    if user is None or not user.is_authenticated:
+        return None
+    if user.is_superuser:
+        return Role.OWNER
+    return (
+        Membership.objects.filter(user=user, organization=organization, organization__active=True)
+        .values_list("role", flat=True)
+        .first()
+    )
+
+
+def _require_manager(acting_user, organization: Organization) -> str:
+    role = role_of(acting_user, organization)
+    if role not in MANAGERS:
+        raise PermissionDenied("Only owners and admins may do this.")
+    return role
+
+
+def _other_owners_exist(membership: Membership) -> bool:
+    return (
+        Membership.objects.filter(organization_id=membership.organization_id, role=Role.OWNER)
+        .exclude(pk=membership.pk)
+        .exists()
+    )
+
+
+def _lock_owners(organization_id: int) -> None:
+    # Serializes concurrent owner changes so two owners cannot both step down at once.
+    list(Membership.objects.select_for_update().filter(organization_id=organization_id, role=Role.OWNER))
+
+
+# --- Organizations ------------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def create_organization(*, name: str, slug: str, owner, acting_user, description: str = "") -> Organization:
+    if not (acting_user and acting_user.is_superuser):
+        raise PermissionDenied("Only platform operators create organizations.")
+    organization = Organization(name=name, slug=slug, description=description)
+    organization.full_clean()
+    organization.save()
+    Membership.objects.create(user=owner, organization=organization, role=Role.OWNER, invited_by=acting_user)
+    return organization
+
+
+# --- Memberships ---------------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def add_member(*, organization: Organization, user, role: str, acting_user) -> Membership:
+    acting_role = _require_manager(acting_user, organization)
+    if role == Role.OWNER and acting_role != Role.OWNER:
+        raise PermissionDenied("Only owners may make someone an owner.")
+    if Membership.objects.filter(organization=organization, user=user).exists():
+        raise ValidationError({"user": f"{user} is already a member of {organization}."})
+    return Membership.objects.create(user=user, organization=organization, role=role, invited_by=acting_user)
+
+
+def validate_role_change(*, membership: Membership, role: str, acting_user) -> None:
+    if role not in Role.values:
+        raise ValidationError({"role": f"Unknown role {role!r}."})
+    acting_role = _require_manager(acting_user, membership.organization)
+    if acting_role != Role.OWNER and Role.OWNER in (membership.role, role):
+        raise PermissionDenied("Only owners may change an owner's role or make someone an owner.")
+    if membership.role == Role.OWNER and role != Role.OWNER and not _other_owners_exist(membership):
+        raise ValidationError({"role": "The organization must keep at least one owner."})
+
+
+def validate_removal(*, membership: Membership, acting_user) -> None:
+    if membership.user_id != acting_user.pk:
+        acting_role = _require_manager(acting_user, membership.organization)
+        if membership.role == Role.OWNER and acting_role != Role.OWNER:
+            raise PermissionDenied("Admins cannot remove an owner.")
+    if membership.role == Role.OWNER and not _other_owners_exist(membership):
+        raise ValidationError({"detail": "The last owner cannot leave or be removed."})
+
+
+@transaction.atomic
+def change_role(*, membership: Membership, role: str, acting_user) -> Membership:
+    _lock_owners(membership.organization_id)
+    validate_role_change(membership=membership, role=role, acting_user=acting_user)
+    membership.role = role
+    membership.save(update_fields=["role", "updated"])
+    return membership
+
+
+@transaction.atomic
+def remove_member(*, membership: Membership, acting_user) -> None:
+    """Remove a member, or let a member leave (`acting_user` is the member)."""
+    _lock_owners(membership.organization_id)
+    validate_removal(membership=membership, acting_user=acting_user)
+    membership.delete()
+
+
+# --- Invitations ---------------------------------------------------------------------------------------------
+
+
+def _send_invitation_email(invitation: Invitation, token: str) -> None:
+    link = settings.SITE_URL + reverse("tenancy:accept-invitation") + f"?token={token}"
+    context = {"invitation": invitation, "link": link}
+    send_mail(
+        subject=f"You've been invited to join {invitation.organization.name} on Stone Age",
+        message=render_to_string("tenancy/invitation_email.txt", context),
+        from_email=None,
+        recipient_list=[invitation.email],
+    )
+
+
+@transaction.atomic
+def invite(*, organization: Organization, email: str, role: str, acting_user) -> tuple[Invitation, str]:
+    _require_manager(acting_user, organization)
+    email = User.objects.normalize_email(email).strip()
+    if role not in INVITABLE:
+        raise ValidationError({"role": "Invitations cannot grant this role."})
+    if Membership.objects.filter(organization=organization, user__email__iexact=email).exists():
+        raise ValidationError({"email": f"{email} is already a member of {organization}."})
+    if Invitation.objects.filter(
+        organization=organization, email__iexact=email, accepted_at__isnull=True
+    ).exists():
+        raise ValidationError({"email": f"{email} already has an open invitation; resend it instead."})
+    invitation = Invitation(organization=organization, email=email, role=role, invited_by=acting_user)
+    token = invitation.set_new_token()
+    invitation.save()
+    transaction.on_commit(lambda: _send_invitation_email(invitation, token))
+    return invitation, token
+
+
+@transaction.atomic
+def resend_invitation(*, invitation: Invitation, acting_user) -> str:
+    _require_manager(acting_user, invitation.organization)
+    if invitation.is_accepted:
+        raise ValidationError({"detail": "This invitation has already been accepted."})
+    token = invitation.set_new_token()
+    invitation.save(update_fields=["token_hash", "expires_at", "updated"])
+    transaction.on_commit(lambda: _send_invitation_email(invitation, token))
+    return token
+
+
+@transaction.atomic
+def revoke_invitation(*, invitation: Invitation, acting_user) -> None:
+    _require_manager(acting_user, invitation.organization)
+    invitation.delete()
+
+
+def find_invitation(token: str) -> Invitation:
+    """The invitation for `token`; raises InvitationNotFound or InvitationGone with a message for the user."""
+    invitation = (
+        Invitation.objects.select_related("organization").filter(token_hash=hash_secret(token or "")).first()
+    )
+    if invitation is None or not invitation.organization.active:
+        raise InvitationNotFound("This invitation does not exist or was revoked.")
+    if invitation.is_accepted:
+        raise InvitationGone("This invitation has already been used.")
+    if invitation.is_expired:
+        raise InvitationGone("This invitation has expired; ask for a new one.")
+    return invitation
+
+
+@transaction.atomic
+def accept_invitation(*, token: str, user) -> Membership:
+    invitation = find_invitation(token)
+    invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
+    if invitation.is_accepted:
+        raise InvitationGone("This invitation has already been used.")
+    if not user.email or user.email.lower() != invitation.email.lower():
+        raise PermissionDenied("This invitation was sent to a different email address.")
+    if Membership.objects.filter(organization=invitation.organization, user=user).exists():
+        raise ValidationError({"detail": f"You are already a member of {invitation.organization}."})
+    membership = Membership.objects.create(
+        user=user,
+        organization=invitation.organization,
+        role=invitation.role,
+        invited_by=invitation.invited_by,
+    )
+    invitation.accepted_at = timezone.now()
+    invitation.accepted_by = user
+    invitation.save(update_fields=["accepted_at", "accepted_by", "updated"])
+    return membership
+
+
+# --- API tokens ----------------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def create_api_token(*, user, organization: Organization, name: str, expires_at=None) -> tuple[ApiToken, str]:
+    if not Membership.objects.filter(
+        user=user, organization=organization, organization__active=True
+    ).exists():
+        raise ValidationError({"organization": "You can only create tokens for organizations you belong to."})
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ValidationError({"expires_at": "The expiry must be in the future."})
+    token = ApiToken(user=user, organization=organization, name=name, expires_at=expires_at)
+    secret = token.set_new_secret()
+    token.save()
+    return token, secret
+
+
+def revoke_api_token(*, token: ApiToken) -> ApiToken:
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+    return token

@@ -1,0 +1,72 @@
+"""Role matrix checks for API endpoints, reused by every app's tests.
+
+`assert_access(world, "get", url_for, expect(...))` runs the request as anonymous, as the outsider (owner of
+another organization), as the platform superuser and as each role of the world's organization, and asserts
+the status each one gets. `url_for(world)` and `data_for(world)` are called once per caller, so destructive
+requests get a fresh object each time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from rest_framework.test import APIClient
+
+from tenancy.roles import ALL_ROLES
+
+ANONYMOUS = "anonymous"
+OUTSIDER = "outsider"
+SUPERUSER = "superuser"
+
+
+def expect(
+    allowed: Iterable[str],
+    ok: int,
+    *,
+    denied: int = 403,
+    outsider: int = 404,
+    anonymous: int = 401,
+    superuser: int | None = None,
+) -> dict[str, int]:
+    """Statuses per caller: roles in `allowed` get `ok`, other roles `denied`."""
+    allowed = set(allowed)
+    statuses = {role: (ok if role in allowed else denied) for role in ALL_ROLES}
+    statuses[OUTSIDER] = outsider
+    statuses[ANONYMOUS] = anonymous
+    statuses[SUPERUSER] = ok if superuser is None else superuser
+    return statuses
+
+
+def _caller(world, who: str):
+    if who == ANONYMOUS:
+        return None
+    if who == OUTSIDER:
+        return world.outsider
+    if who == SUPERUSER:
+        return world.superuser
+    return world.user(who)
+
+
+def assert_access(
+    world,
+    method: str,
+    url_for: Callable,
+    expected: dict[str, int],
+    data_for: Callable | None = None,
+    fmt: str = "json",
+) -> None:
+    failures = []
+    for who, status in expected.items():
+        client = APIClient()
+        user = _caller(world, who)
+        if user is not None:
+            client.force_authenticate(user)
+        url = url_for(world)
+        data = data_for(world) if data_for else None
+        response = getattr(client, method)(url, data, format=fmt)
+        if response.status_code != status:
+            body = getattr(response, "data", None)
+            failures.append(
+                f"{who}: {method.upper()} {url} → {response.status_code}, expected {status} ({body})"
+            )
+    assert not failures, "\n".join(failures)

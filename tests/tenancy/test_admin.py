@@ -1,0 +1,109 @@
+import pytest
+from django.urls import reverse
+
+from tenancy.models import Invitation, Membership, Organization
+from tests.support.world import make_user
+
+pytestmark = pytest.mark.django_db
+
+
+def test_site_header_names_the_product(world, client):
+    client.force_login(world.superuser)
+    assert b"Stone Age control plane" in client.get(reverse("admin:index")).content
+
+
+def test_staff_see_only_their_organizations(world, client):
+    client.force_login(world.user("admin"))
+    page = client.get(reverse("admin:tenancy_organization_changelist"))
+    assert page.status_code == 200
+    assert b"Acme Corp" in page.content
+    assert b"Globex" not in page.content
+    foreign = reverse("admin:tenancy_organization_change", args=[world.other_org.pk])
+    assert client.get(foreign).status_code == 302  # admin redirects a missing object to the index
+
+
+def test_memberships_are_scoped(world, client):
+    client.force_login(world.user("viewer"))
+    page = client.get(reverse("admin:tenancy_membership_changelist"))
+    assert b"charlie" not in page.content
+    assert b"audrey" in page.content
+    foreign = Membership.objects.get(user=world.outsider)
+    response = client.get(reverse("admin:tenancy_membership_change", args=[foreign.pk]))
+    assert response.status_code == 302
+
+
+def test_viewer_cannot_change_memberships(world, client):
+    client.force_login(world.user("viewer"))
+    membership = Membership.objects.get(user=world.user("member"))
+    url = reverse("admin:tenancy_membership_change", args=[membership.pk])
+    client.post(url, {"role": "admin"})
+    assert Membership.objects.get(pk=membership.pk).role == "member"
+    assert client.get(reverse("admin:tenancy_membership_add")).status_code == 403
+
+
+def test_admin_changes_a_role_and_the_rules_apply(world, client):
+    client.force_login(world.user("admin"))
+    membership = Membership.objects.get(user=world.user("member"))
+    url = reverse("admin:tenancy_membership_change", args=[membership.pk])
+    assert client.post(url, {"role": "viewer"}).status_code == 302
+    assert Membership.objects.get(pk=membership.pk).role == "viewer"
+    owner = Membership.objects.get(user=world.user("owner"))
+    response = client.post(reverse("admin:tenancy_membership_change", args=[owner.pk]), {"role": "member"})
+    assert response.status_code == 200  # form redisplayed with the error
+    assert b"Only owners" in response.content
+    assert Membership.objects.get(pk=owner.pk).role == "owner"
+
+
+def test_last_owner_has_no_delete_button(world, client):
+    client.force_login(world.user("owner"))
+    owner = Membership.objects.get(user=world.user("owner"))
+    response = client.post(reverse("admin:tenancy_membership_delete", args=[owner.pk]), {"post": "yes"})
+    assert response.status_code == 403
+    assert Membership.objects.filter(pk=owner.pk).exists()
+
+
+def test_superuser_creates_an_organization_with_its_owner(world, client):
+    client.force_login(world.superuser)
+    owner = make_user("newowner")
+    response = client.post(
+        reverse("admin:tenancy_organization_add"),
+        {
+            "name": "Initech",
+            "slug": "initech",
+            "description": "",
+            "active": "on",
+            "owner": owner.pk,
+            "memberships-TOTAL_FORMS": "0",
+            "memberships-INITIAL_FORMS": "0",
+            "invitations-TOTAL_FORMS": "0",
+            "invitations-INITIAL_FORMS": "0",
+        },
+    )
+    assert response.status_code == 302, response.content[:2000]
+    org = Organization.objects.get(slug="initech")
+    assert Membership.objects.get(organization=org).user == owner
+
+
+def test_staff_cannot_add_organizations(world, client):
+    client.force_login(world.user("owner"))
+    assert client.get(reverse("admin:tenancy_organization_add")).status_code == 403
+
+
+def test_invitation_actions(world, client, mailoutbox, django_capture_on_commit_callbacks):
+    from tenancy import services
+
+    invitation, _ = services.invite(
+        organization=world.org, email="x@example.com", role="member", acting_user=world.user("owner")
+    )
+    client.force_login(world.user("admin"))
+    changelist = reverse("admin:tenancy_invitation_changelist")
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(changelist, {"action": "resend", "_selected_action": [invitation.pk]})
+    assert len(mailoutbox) == 1
+    client.post(changelist, {"action": "revoke", "_selected_action": [invitation.pk]})
+    assert not Invitation.objects.exists()
+
+
+def test_member_cannot_see_invitations(world, client):
+    client.force_login(world.user("member"))
+    assert client.get(reverse("admin:tenancy_invitation_changelist")).status_code == 403
