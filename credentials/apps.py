@@ -3,3 +3,10 @@ from django.apps import AppConfig
 
 class CredentialsConfig(AppConfig):
     name = "credentials"
+    verbose_name = "Credentials"
+
+    def ready(self) -> None:
+        from credentials import push, signals  # noqa: F401 - connects the signal handlers
+        from stoneage.health import register_check
+
+        register_check("nats", push.check_nats)

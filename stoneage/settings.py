@@ -119,7 +119,10 @@ CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 0, "socket_connect_timeout": 2, "socket_timeout": 5}
 CELERY_TASK_PUBLISH_RETRY = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE = {
+    # Re-pushes any NATS account whose newest JWT is not yet on the servers (down broker, down NATS, lost task).
+    "nats-push-pending": {"task": "credentials.tasks.push_pending", "schedule": 30.0},
+}
 
 CHANNEL_LAYERS = {
     "default": {
@@ -130,6 +133,20 @@ CHANNEL_LAYERS = {
 
 # --- NATS ------------------------------------------------------------------------------------------------
 NATS_URL = env.str("NATS_URL", default="nats://127.0.0.1:4223")
+NATS_OPERATOR_NAME = env.str("NATS_OPERATOR_NAME", default="stone-age")
+NATS_REQUEST_TIMEOUT = env.float("NATS_REQUEST_TIMEOUT", default=5.0)
+#: Limits of a new organization's account (-1 = unlimited; JetStream sizes in bytes, 0 = JetStream off).
+NATS_DEFAULT_ACCOUNT_LIMITS = {
+    "max_connections": env.int("NATS_DEFAULT_MAX_CONNECTIONS", default=1000),
+    "max_leaf_nodes": env.int("NATS_DEFAULT_MAX_LEAF_NODES", default=-1),
+    "max_subscriptions": env.int("NATS_DEFAULT_MAX_SUBSCRIPTIONS", default=10000),
+    "max_data": env.int("NATS_DEFAULT_MAX_DATA", default=-1),
+    "max_payload": env.int("NATS_DEFAULT_MAX_PAYLOAD", default=1024 * 1024),
+    "max_jetstream_disk": env.int("NATS_DEFAULT_JETSTREAM_DISK", default=1024**3),
+    "max_jetstream_memory": env.int("NATS_DEFAULT_JETSTREAM_MEMORY", default=64 * 1024**2),
+    "max_streams": env.int("NATS_DEFAULT_MAX_STREAMS", default=-1),
+    "max_consumers": env.int("NATS_DEFAULT_MAX_CONSUMERS", default=-1),
+}
 
 # --- Secrets at rest -------------------------------------------------------------------------------------
 # Comma-separated list of base64 (urlsafe) 32-byte keys: the first encrypts, all decrypt.

@@ -8,12 +8,15 @@ def test_healthz(client):
 
 
 @pytest.mark.django_db
-def test_readyz_reports_each_check(client):
+def test_readyz_reports_each_check_and_fails_without_nats(client):
     response = client.get("/readyz")
     body = response.json()
-    assert response.status_code == 200, body
     assert body["checks"]["database"]["ok"] is True
     assert body["checks"]["redis"]["ok"] is True
+    # No operator yet: the NATS check fails and says what to do.
+    assert body["checks"]["nats"]["ok"] is False
+    assert "bootstrap" in body["checks"]["nats"]["error"]
+    assert response.status_code == 503
 
 
 @pytest.mark.django_db

@@ -1,0 +1,359 @@
+"""NATS chain of trust: operator → accounts (one per organization, plus SYS) → users.
+
+Secrets (seeds) are `EncryptedSecretField`s. Every account change bumps `revision` and stores the re-signed
+JWT in the same transaction; the push pipeline (credentials.tasks) brings `pushed_revision` up to it.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import F, Q
+
+from credentials.codecs import natsjwt
+from credentials.secrets import EncryptedSecretField
+from tenancy.models import Membership, Organization
+from tenancy.scoping import OrgScopedManager, OrgScopedQuerySet
+
+UNLIMITED = -1
+
+
+def validate_subject_list(value) -> None:
+    if not isinstance(value, list):
+        raise ValidationError("Enter a list of NATS subjects.")
+    errors = []
+    for subject in value:
+        if not isinstance(subject, str):
+            errors.append(f"{subject!r} is not a string.")
+            continue
+        try:
+            natsjwt.validate_subject(subject)
+        except natsjwt.NatsCodecError as exc:
+            errors.append(f"{subject!r}: {exc}")
+    if errors:
+        raise ValidationError(errors)
+
+
+def validate_subject(value: str) -> None:
+    try:
+        natsjwt.validate_subject(value)
+    except natsjwt.NatsCodecError as exc:
+        raise ValidationError(str(exc)) from exc
+
+
+def subject_list_field(help_text: str) -> models.JSONField:
+    return models.JSONField(default=list, blank=True, validators=[validate_subject_list], help_text=help_text)
+
+
+class Operator(models.Model):
+    """The single NATS operator whose JWT every nats-server of the platform trusts."""
+
+    name = models.CharField(max_length=100, default="stone-age")
+    public_key = models.CharField(max_length=56, unique=True)
+    seed = EncryptedSecretField()
+    jwt = models.TextField(blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(id=1), name="operator_singleton")]
+
+    def __str__(self) -> str:
+        return f"Operator {self.name}"
+
+
+class SigningKeyBase(models.Model):
+    public_key = models.CharField(max_length=56, unique=True)
+    seed = EncryptedSecretField()
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["created", "id"]
+
+    def __str__(self) -> str:
+        return self.public_key
+
+
+class OperatorSigningKey(SigningKeyBase):
+    operator = models.ForeignKey(Operator, on_delete=models.CASCADE, related_name="signing_keys")
+
+    class Meta(SigningKeyBase.Meta):
+        pass
+
+
+class AccountQuerySet(OrgScopedQuerySet):
+    def behind(self):
+        """Accounts whose newest revision is not yet on the NATS servers."""
+        return self.filter(pushed_revision__lt=F("revision"))
+
+
+class Account(models.Model):
+    """A NATS account: one per organization, plus the system account (`is_system`)."""
+
+    organization = models.OneToOneField(
+        Organization, null=True, blank=True, on_delete=models.CASCADE, related_name="nats_account"
+    )
+    is_system = models.BooleanField(default=False, editable=False)
+    name = models.CharField(max_length=100)
+    public_key = models.CharField(max_length=56, unique=True, editable=False)
+    seed = EncryptedSecretField()
+    active = models.BooleanField(default=True, help_text="Inactive accounts are withdrawn from NATS.")
+
+    max_connections = models.BigIntegerField(default=UNLIMITED, help_text="-1 = unlimited, 0 = none.")
+    max_leaf_nodes = models.BigIntegerField(default=UNLIMITED)
+    max_subscriptions = models.BigIntegerField(default=UNLIMITED)
+    max_data = models.BigIntegerField(default=UNLIMITED, help_text="Bytes in flight; -1 = unlimited.")
+    max_payload = models.BigIntegerField(default=UNLIMITED, help_text="Bytes per message; -1 = unlimited.")
+    max_jetstream_disk = models.BigIntegerField(default=0, help_text="Bytes; -1 = unlimited, 0 = no JetStream.")
+    max_jetstream_memory = models.BigIntegerField(default=0, help_text="Bytes; -1 = unlimited, 0 = none.")
+    max_streams = models.BigIntegerField(default=UNLIMITED)
+    max_consumers = models.BigIntegerField(default=UNLIMITED)
+
+    revocations = models.JSONField(default=dict, blank=True, editable=False)
+    jwt = models.TextField(blank=True, editable=False)
+    jwt_iat = models.BigIntegerField(default=0, editable=False)
+    revision = models.PositiveBigIntegerField(default=0, editable=False)
+    pushed_revision = models.PositiveBigIntegerField(default=0, editable=False)
+    pushed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    push_error = models.TextField(blank=True, editable=False)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    objects = OrgScopedManager.from_queryset(AccountQuerySet)()
+
+    LIMIT_FIELDS = (
+        "max_connections",
+        "max_leaf_nodes",
+        "max_subscriptions",
+        "max_data",
+        "max_payload",
+        "max_jetstream_disk",
+        "max_jetstream_memory",
+        "max_streams",
+        "max_consumers",
+    )
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "NATS account"
+        constraints = [
+            models.UniqueConstraint(fields=["is_system"], condition=Q(is_system=True), name="one_system_account"),
+            models.CheckConstraint(
+                condition=Q(is_system=True, organization__isnull=True) | Q(is_system=False, organization__isnull=False),
+                name="account_owner_is_org_or_system",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        errors = {f: "Use -1 for unlimited or a value ≥ 0." for f in self.LIMIT_FIELDS if getattr(self, f) < -1}
+        if errors:
+            raise ValidationError(errors)
+
+    @property
+    def push_pending(self) -> bool:
+        return self.pushed_revision < self.revision
+
+
+class AccountSigningKey(SigningKeyBase):
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="signing_keys")
+
+    class Meta(SigningKeyBase.Meta):
+        pass
+
+
+class AccountTombstone(models.Model):
+    """An account deleted from the database that must still be deleted from NATS (`$SYS.REQ.CLAIMS.DELETE`)."""
+
+    public_key = models.CharField(max_length=56)
+    name = models.CharField(max_length=100)
+    created = models.DateTimeField(auto_now_add=True)
+    done_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["created"]
+
+    def __str__(self) -> str:
+        return f"delete {self.name} ({self.public_key})"
+
+
+class OrgOwnedMixin(models.Model):
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+
+    objects = OrgScopedManager()
+
+    class Meta:
+        abstract = True
+
+    def check_same_organization(self, **related) -> None:
+        """Every relation stays inside one organization."""
+        errors = {}
+        for name, obj in related.items():
+            if obj is not None and getattr(obj, "organization_id", None) != self.organization_id:
+                errors[name] = f"This {obj._meta.verbose_name} belongs to another organization."
+        if errors:
+            raise ValidationError(errors)
+
+
+class NatsRole(OrgOwnedMixin):
+    """A permission template. An empty allow list allows nothing (never everything)."""
+
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True)
+    publish_allow = subject_list_field("Subjects this role may publish to.")
+    publish_deny = subject_list_field("Subjects denied even when allowed above.")
+    subscribe_allow = subject_list_field("Subjects this role may subscribe to.")
+    subscribe_deny = subject_list_field("Subjects denied even when allowed above.")
+    allow_responses = models.BooleanField(default=False, help_text="May reply to requests it received.")
+    response_max = models.IntegerField(default=1, help_text="Replies per request; -1 = unlimited.")
+    response_ttl = models.PositiveIntegerField(default=0, help_text="Seconds a reply permission lasts; 0 = none.")
+    max_subscriptions = models.BigIntegerField(default=UNLIMITED, help_text="-1 = unlimited.")
+    max_data = models.BigIntegerField(default=UNLIMITED, help_text="-1 = unlimited.")
+    max_payload = models.BigIntegerField(default=UNLIMITED, help_text="-1 = unlimited.")
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "NATS role"
+        constraints = [models.UniqueConstraint(fields=["organization", "name"], name="natsrole_unique_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        errors = {}
+        for f in ("max_subscriptions", "max_data", "max_payload", "response_max"):
+            if getattr(self, f) < -1 or (f == "response_max" and self.response_max == 0):
+                errors[f] = "Use -1 for unlimited or a positive value."
+        if errors:
+            raise ValidationError(errors)
+
+
+class NatsUser(OrgOwnedMixin):
+    """A NATS user: the identity of a person (membership), a thing, a leaf node or a platform service."""
+
+    class OwnerKind(models.TextChoices):
+        MEMBERSHIP = "membership", "Membership"
+        THING = "thing", "Thing"
+        LEAF_NODE = "leaf_node", "Leaf node"
+        SERVICE = "service", "Platform service"
+
+    # Empty only for the platform's own users in the system account.
+    organization = models.ForeignKey(
+        Organization, null=True, blank=True, on_delete=models.CASCADE, related_name="nats_users"
+    )
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="users")
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True)
+    owner_kind = models.CharField(max_length=16, choices=OwnerKind.choices, default=OwnerKind.THING)
+    membership = models.OneToOneField(
+        Membership, null=True, blank=True, on_delete=models.SET_NULL, related_name="nats_user"
+    )
+    role = models.ForeignKey(NatsRole, null=True, blank=True, on_delete=models.PROTECT, related_name="users")
+    publish_allow = subject_list_field("Added to the role's publish allow list.")
+    publish_deny = subject_list_field("Added to the role's publish deny list.")
+    subscribe_allow = subject_list_field("Added to the role's subscribe allow list.")
+    subscribe_deny = subject_list_field("Added to the role's subscribe deny list.")
+    bearer = models.BooleanField(default=False, help_text="Bearer JWT: connects without proving the seed.")
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="JWT expiry; empty = never.")
+    active = models.BooleanField(default=True)
+
+    public_key = models.CharField(max_length=56, unique=True, editable=False)
+    seed = EncryptedSecretField()
+    signing_key = models.ForeignKey(
+        AccountSigningKey, null=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
+    jwt = models.TextField(blank=True, editable=False)
+    jwt_iat = models.BigIntegerField(default=0, editable=False)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "NATS user"
+        constraints = [models.UniqueConstraint(fields=["account", "name"], name="natsuser_unique_name_per_account")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        account = self.account if self.account_id else None
+        if account is not None and account.is_system != (self.organization_id is None):
+            raise ValidationError({"account": "Users of the system account have no organization, and only they."})
+        if self.organization_id:
+            self.check_same_organization(account=account, role=self.role, membership=self.membership)
+        if self.membership_id and self.owner_kind != self.OwnerKind.MEMBERSHIP:
+            raise ValidationError({"membership": "Only a membership-owned user may link a membership."})
+
+
+class AccountExport(OrgOwnedMixin):
+    class Kind(models.TextChoices):
+        STREAM = "stream", "Stream"
+        SERVICE = "service", "Service"
+
+    class ResponseType(models.TextChoices):
+        SINGLETON = "Singleton", "Singleton"
+        STREAM = "Stream", "Stream"
+        CHUNKED = "Chunked", "Chunked"
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="exports")
+    name = models.CharField(max_length=100)
+    subject = models.CharField(max_length=500, validators=[validate_subject])
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.STREAM)
+    token_required = models.BooleanField(default=False)
+    response_type = models.CharField(max_length=10, choices=ResponseType.choices, blank=True)
+    response_threshold_ms = models.PositiveIntegerField(default=0)
+    account_token_position = models.PositiveIntegerField(default=0)
+    advertise = models.BooleanField(default=False)
+    description = models.TextField(blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["subject"]
+        constraints = [models.UniqueConstraint(fields=["account", "subject"], name="export_unique_subject")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.subject})"
+
+    def clean(self) -> None:
+        if self.organization_id and self.account_id:
+            self.check_same_organization(account=self.account)
+        if self.response_type and self.kind != self.Kind.SERVICE:
+            raise ValidationError({"response_type": "Only service exports have a response type."})
+
+
+class AccountImport(OrgOwnedMixin):
+    """An import into the organization's account. The exporter must be an account of the same organization
+    or the platform's system account; imports from another organization are refused."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="imports")
+    exporter = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=100)
+    subject = models.CharField(max_length=500, validators=[validate_subject])
+    local_subject = models.CharField(max_length=500, blank=True)
+    kind = models.CharField(max_length=8, choices=AccountExport.Kind.choices, default=AccountExport.Kind.STREAM)
+    share = models.BooleanField(default=False)
+    token = models.TextField(blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["subject"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.subject})"
+
+    def clean(self) -> None:
+        if self.organization_id and self.account_id:
+            self.check_same_organization(account=self.account)
+        if self.exporter_id and not self.exporter.is_system and self.exporter.organization_id != self.organization_id:
+            raise ValidationError({"exporter": "Imports from another organization's account are not allowed."})
+        if self.exporter_id and self.exporter_id == self.account_id:
+            raise ValidationError({"exporter": "An account cannot import from itself."})

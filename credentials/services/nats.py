@@ -1,0 +1,540 @@
+"""Domain actions for the NATS chain of trust.
+
+Every action that changes an account locks the account row, changes it, re-signs its JWT with a strictly
+increasing `iat`, bumps `revision` and queues a push after commit. User JWTs are never pushed: they are
+bearer credentials verified against the account, which carries the revocations.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from credentials.codecs import natsjwt as nj
+from credentials.models import (
+    Account,
+    AccountSigningKey,
+    AccountTombstone,
+    NatsRole,
+    NatsUser,
+    Operator,
+    OperatorSigningKey,
+)
+from credentials.secrets import reveal, seal
+
+log = logging.getLogger(__name__)
+
+SYSTEM_ACCOUNT_NAME = "SYS"
+SYSTEM_USER_NAME = "sys"
+PLATFORM_SERVICE_USER = "platform-twin-reader"
+TWIN_BUCKETS = ("twin", "twin_desired")
+#: Subjects nothing may use: the deny entry that turns an empty allow list into "nothing allowed".
+EVERYTHING = ">"
+
+
+class NotBootstrapped(Exception):
+    def __init__(self) -> None:
+        super().__init__("The NATS operator does not exist yet; run `manage.py bootstrap` first.")
+
+
+def now() -> int:
+    return int(time.time())
+
+
+# --- Keys ------------------------------------------------------------------------------------------------------
+
+
+def keypair_of(obj, field: str = "seed") -> nj.KeyPair:
+    return nj.keypair_from_seed(reveal(obj, field))
+
+
+def _add_signing_key(model, kind: str, **owner):
+    kp = nj.create_keypair(kind)
+    key = model(public_key=kp.public_key, **owner)
+    seal(key, "seed", kp.seed)
+    key.save()
+    return key
+
+
+def newest_signing_key(keys) -> object:
+    return keys.order_by("-created", "-id").first()
+
+
+# --- Operator --------------------------------------------------------------------------------------------------
+
+
+def get_operator() -> Operator:
+    operator = Operator.objects.filter(pk=1).first()
+    if operator is None:
+        raise NotBootstrapped
+    return operator
+
+
+def system_account() -> Account:
+    account = Account.objects.filter(is_system=True).first()
+    if account is None:
+        raise NotBootstrapped
+    return account
+
+
+def operator_signer() -> nj.KeyPair:
+    key = newest_signing_key(OperatorSigningKey.objects.filter(operator_id=1))
+    if key is None:
+        raise NotBootstrapped
+    return keypair_of(key)
+
+
+def _operator_claims(operator: Operator, sys_account: Account | None) -> nj.OperatorClaims:
+    return nj.OperatorClaims(
+        subject=operator.public_key,
+        name=operator.name,
+        signing_keys=list(operator.signing_keys.values_list("public_key", flat=True)),
+        system_account=sys_account.public_key if sys_account else "",
+    )
+
+
+def sign_operator(operator: Operator) -> bool:
+    """Re-sign the operator JWT if its content changed; returns whether it did."""
+    claims = _operator_claims(operator, Account.objects.filter(is_system=True).first())
+    if operator.jwt:
+        current = nj.decode(operator.jwt, verify=False)
+        expected = claims.nats_json()
+        if current.get("nats") == expected and current.get("name") == operator.name:
+            return False
+    operator.jwt = nj.encode(claims, keypair_of(operator))
+    operator.save(update_fields=["jwt", "updated"])
+    return True
+
+
+# --- Accounts --------------------------------------------------------------------------------------------------
+
+
+def _limit(value: int) -> int:
+    return -1 if value < 0 else value
+
+
+def account_claims(account: Account) -> nj.AccountClaims:
+    signing_keys = list(account.signing_keys.values_list("public_key", flat=True))
+    revocations = {k: int(v) for k, v in (account.revocations or {}).items()}
+    if account.is_system:
+        return nj.system_account_claims(account.public_key, signing_keys=signing_keys, revocations=revocations)
+    jetstream = account.max_jetstream_disk != 0 or account.max_jetstream_memory != 0
+    limits = nj.AccountLimits(
+        conn=_limit(account.max_connections),
+        leaf=_limit(account.max_leaf_nodes),
+        subs=_limit(account.max_subscriptions),
+        data=_limit(account.max_data),
+        payload=_limit(account.max_payload),
+        disk_storage=_limit(account.max_jetstream_disk) if jetstream else 0,
+        mem_storage=_limit(account.max_jetstream_memory) if jetstream else 0,
+        streams=_limit(account.max_streams) if jetstream else 0,
+        consumer=_limit(account.max_consumers) if jetstream else 0,
+    )
+    exports = [
+        nj.Export(
+            name=e.name,
+            subject=e.subject,
+            type=e.kind,
+            token_req=e.token_required,
+            response_type=e.response_type,
+            response_threshold_seconds=e.response_threshold_ms / 1000,
+            account_token_position=e.account_token_position,
+            advertise=e.advertise,
+            description=e.description,
+        )
+        for e in account.exports.all()
+    ]
+    imports = [
+        nj.Import(
+            name=i.name,
+            subject=i.subject,
+            account=i.exporter.public_key,
+            type=i.kind,
+            local_subject=i.local_subject,
+            share=i.share,
+            token=i.token,
+        )
+        for i in account.imports.select_related("exporter")
+    ]
+    return nj.AccountClaims(
+        subject=account.public_key,
+        name=account.name,
+        limits=limits,
+        signing_keys=signing_keys,
+        revocations=revocations or None,
+        exports=exports,
+        imports=imports,
+    )
+
+
+def lock_account(account_or_id) -> Account:
+    pk = getattr(account_or_id, "pk", account_or_id)
+    return Account.objects.select_for_update().get(pk=pk)
+
+
+def sign_account(account: Account) -> Account:
+    """Re-sign and save the account JWT (the caller holds the row lock) and queue its push after commit.
+
+    `iat` is strictly increasing per account, so two different JWTs of one account never share a second
+    (peers syncing the resolver compare jti and iat).
+    """
+    iat = max(now(), account.jwt_iat + 1)
+    account.jwt = nj.encode(account_claims(account), operator_signer(), iat=iat)
+    account.jwt_iat = iat
+    account.revision += 1
+    account.save()
+    queue_push_after_commit(account.pk)
+    return account
+
+
+def queue_push_after_commit(account_id: int) -> None:
+    transaction.on_commit(lambda: queue_push(account_id))
+
+
+def queue_push(account_id: int) -> None:
+    """Queue the push; if the broker is down, the request still succeeds and the beat task catches up."""
+    from credentials.tasks import push_account
+
+    try:
+        push_account.delay(account_id)
+    except Exception as exc:  # broker unavailable: never fail the user's change
+        log.warning("Could not queue the NATS push of account %s (%s); the beat task will retry.", account_id, exc)
+
+
+def queue_tombstone_push() -> None:
+    from credentials.tasks import push_pending
+
+    try:
+        push_pending.delay()
+    except Exception as exc:
+        log.warning("Could not queue the NATS account deletion (%s); the beat task will retry.", exc)
+
+
+def default_limits() -> dict[str, int]:
+    return dict(settings.NATS_DEFAULT_ACCOUNT_LIMITS)
+
+
+@transaction.atomic
+def create_account(*, organization=None, name: str, is_system: bool = False, limits: dict | None = None) -> Account:
+    kp = nj.create_account()
+    account = Account(
+        organization=organization,
+        is_system=is_system,
+        name=name,
+        public_key=kp.public_key,
+        **({} if is_system else {**default_limits(), **(limits or {})}),
+    )
+    seal(account, "seed", kp.seed)
+    account.full_clean(exclude=["seed"])
+    account.save()
+    _add_signing_key(AccountSigningKey, nj.ACCOUNT, account=account)
+    return sign_account(lock_account(account))
+
+
+@transaction.atomic
+def update_account(account: Account, **changes) -> Account:
+    account = lock_account(account)
+    for name, value in changes.items():
+        setattr(account, name, value)
+    account.full_clean(exclude=["seed"])
+    return sign_account(account)
+
+
+def set_account_active(account: Account, active: bool) -> Account:
+    """Inactive accounts are deleted from NATS (`$SYS.REQ.CLAIMS.DELETE`, every client disconnected)."""
+    return update_account(account, active=active)
+
+
+@transaction.atomic
+def revoke_keys(account: Account, public_keys: Iterable[str], at: int | None = None) -> Account:
+    account = lock_account(account)
+    at = at or now()
+    revocations = dict(account.revocations or {})
+    for key in public_keys:
+        revocations[key] = max(int(revocations.get(key, 0)), at)
+    account.revocations = revocations
+    return sign_account(account)
+
+
+@transaction.atomic
+def add_signing_key(account: Account) -> AccountSigningKey:
+    account = lock_account(account)
+    key = _add_signing_key(AccountSigningKey, nj.ACCOUNT, account=account)
+    sign_account(account)
+    return key
+
+
+@transaction.atomic
+def remove_signing_key(account: Account, public_key: str) -> int:
+    """Remove a signing key; every user it signed is reissued with the newest key. Returns users reissued."""
+    account = lock_account(account)
+    keys = account.signing_keys.all()
+    key = keys.filter(public_key=public_key).first()
+    if key is None:
+        raise ValidationError({"public_key": "This account has no such signing key."})
+    if keys.count() == 1:
+        raise ValidationError({"public_key": "An account keeps at least one signing key; add another first."})
+    affected = list(NatsUser.objects.filter(account=account, signing_key=key, active=True))
+    key.delete()
+    for user in affected:
+        issue_user_jwt(user, account=account)
+    sign_account(account)
+    return len(affected)
+
+
+@transaction.atomic
+def rotate_signing_keys(account: Account) -> int:
+    """Emergency rotation: a fresh signing key replaces every other one; all active users are reissued."""
+    account = lock_account(account)
+    old = list(account.signing_keys.values_list("pk", flat=True))
+    _add_signing_key(AccountSigningKey, nj.ACCOUNT, account=account)
+    AccountSigningKey.objects.filter(pk__in=old).delete()
+    users = list(NatsUser.objects.filter(account=account, active=True))
+    for user in users:
+        issue_user_jwt(user, account=account)
+    sign_account(account)
+    return len(users)
+
+
+def tombstone_account(account: Account) -> None:
+    """Called before an account row is deleted: remember to delete it from NATS too."""
+    AccountTombstone.objects.create(public_key=account.public_key, name=account.name)
+    transaction.on_commit(queue_tombstone_push)
+
+
+# --- Organizations -------------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def provision_organization(organization) -> Account:
+    """A new organization's account (default limits, JetStream on) and its read-only platform service user."""
+    account = create_account(organization=organization, name=nj.normalize_account_name(organization.slug))
+    if not organization.active:
+        account = set_account_active(account, False)
+    create_user(
+        account=account,
+        name=PLATFORM_SERVICE_USER,
+        owner_kind=NatsUser.OwnerKind.SERVICE,
+        description="Reads the digital-twin KV buckets for the admin's live view.",
+        publish_allow=[
+            "$JS.API.INFO",
+            *[f"$JS.API.STREAM.INFO.KV_{b}" for b in TWIN_BUCKETS],
+            *[f"$JS.API.CONSUMER.CREATE.KV_{b}.>" for b in TWIN_BUCKETS],
+            *[f"$JS.API.DIRECT.GET.KV_{b}.>" for b in TWIN_BUCKETS],
+            *[f"$JS.API.CONSUMER.DELETE.KV_{b}.>" for b in TWIN_BUCKETS],
+        ],
+        subscribe_allow=["_INBOX.>"],
+    )
+    return account
+
+
+# --- Users -----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EffectivePermissions:
+    pub_allow: list[str]
+    pub_deny: list[str]
+    sub_allow: list[str]
+    sub_deny: list[str]
+
+
+def effective_permissions(user: NatsUser) -> EffectivePermissions:
+    """Role lists plus the user's own. An empty allow list means nothing is allowed: NATS would read an empty
+    list as "everything", so it becomes a deny of `>`."""
+    role = user.role
+
+    def merged(name: str) -> list[str]:
+        return nj.string_list([*(getattr(role, name) if role else []), *getattr(user, name)])
+
+    pub_allow, sub_allow = merged("publish_allow"), merged("subscribe_allow")
+    pub_deny = merged("publish_deny") if pub_allow else [EVERYTHING]
+    sub_deny = merged("subscribe_deny") if sub_allow else [EVERYTHING]
+    return EffectivePermissions(pub_allow, pub_deny, sub_allow, sub_deny)
+
+
+def user_claims(user: NatsUser, public_key: str, account: Account) -> nj.UserClaims:
+    role = user.role
+    perms = effective_permissions(user)
+    resp = None
+    if role is not None and role.allow_responses:
+        resp = nj.ResponsePermission(max_msgs=role.response_max, ttl_seconds=role.response_ttl)
+    return nj.UserClaims(
+        subject=public_key,
+        name=user.name,
+        expires=int(user.expires_at.timestamp()) if user.expires_at else 0,
+        pub_allow=perms.pub_allow,
+        pub_deny=perms.pub_deny,
+        sub_allow=perms.sub_allow,
+        sub_deny=perms.sub_deny,
+        resp=resp,
+        subs=_limit(role.max_subscriptions) if role else -1,
+        data=_limit(role.max_data) if role else -1,
+        payload=_limit(role.max_payload) if role else -1,
+        bearer_token=user.bearer,
+        issuer_account=account.public_key,
+    )
+
+
+def issue_user_jwt(user: NatsUser, *, account: Account | None = None, save: bool = True) -> NatsUser:
+    """Sign the user's JWT with the account's newest signing key. `iat` lands after any revocation of the
+    user's key, so a reactivated user's new JWT passes the cutoff that still blocks the old one."""
+    account = account or user.account
+    key = newest_signing_key(account.signing_keys.all())
+    cutoff = int((account.revocations or {}).get(user.public_key, 0))
+    iat = max(now(), cutoff + 1)
+    user.jwt = nj.encode(user_claims(user, user.public_key, account), keypair_of(key), iat=iat)
+    user.jwt_iat = iat
+    user.signing_key = key
+    if save:
+        user.save()
+    return user
+
+
+def _new_user_key(user: NatsUser) -> None:
+    kp = nj.create_user()
+    user.public_key = kp.public_key
+    seal(user, "seed", kp.seed)
+
+
+@transaction.atomic
+def create_user(*, account: Account, name: str, **fields) -> NatsUser:
+    user = NatsUser(account=account, organization=account.organization, name=name, **fields)
+    _new_user_key(user)
+    user.full_clean(exclude=["seed", "jwt", "signing_key"])
+    return issue_user_jwt(user)
+
+
+@transaction.atomic
+def update_user(user: NatsUser, **changes) -> NatsUser:
+    for name, value in changes.items():
+        setattr(user, name, value)
+    user.full_clean(exclude=["seed", "jwt", "signing_key"])
+    if not user.active:
+        user.save()
+        return user
+    return issue_user_jwt(user)
+
+
+def regenerate_user(user: NatsUser) -> NatsUser:
+    """A new JWT for the same key (the old JWT stays valid until it expires)."""
+    if not user.active:
+        raise ValidationError({"active": "Reactivate the user before issuing new credentials."})
+    return issue_user_jwt(user)
+
+
+@transaction.atomic
+def revoke_user(user: NatsUser) -> NatsUser:
+    """Credentials leaked, the user stays: the old key is revoked and a new key pair is issued."""
+    if not user.active:
+        raise ValidationError({"active": "Reactivate the user before issuing new credentials."})
+    account = revoke_keys(user.account, [user.public_key])
+    _new_user_key(user)
+    return issue_user_jwt(user, account=account)
+
+
+@transaction.atomic
+def deactivate_user(user: NatsUser) -> NatsUser:
+    """Revoke the current key and issue nothing; connected clients are dropped once the account is pushed."""
+    revoke_keys(user.account, [user.public_key])
+    user.active = False
+    user.save(update_fields=["active", "updated"])
+    return user
+
+
+@transaction.atomic
+def reactivate_user(user: NatsUser) -> NatsUser:
+    user.active = True
+    return issue_user_jwt(user)
+
+
+def revoke_deleted_user(user: NatsUser) -> None:
+    """Called before a user row is deleted (whichever door): its key is revoked on its account."""
+    if Account.objects.filter(pk=user.account_id).exists():
+        revoke_keys(user.account_id, [user.public_key])
+
+
+@transaction.atomic
+def reissue_role_users(role: NatsRole) -> int:
+    users = list(NatsUser.objects.filter(role=role, active=True).select_related("account"))
+    for user in users:
+        issue_user_jwt(user)
+    return len(users)
+
+
+def user_creds(user: NatsUser) -> str:
+    """The `.creds` text (JWT and seed). Callers record the read in the audit log."""
+    if not user.active:
+        raise ValidationError({"active": "This user is deactivated; its credentials are revoked."})
+    seed = reveal(user, "seed")
+    if not seed:
+        raise ValidationError({"seed": "This user's key was generated on its device; there is no seed here."})
+    return nj.format_user_creds(user.jwt, seed)
+
+
+# --- Bootstrap -------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class BootstrapResult:
+    operator_created: bool = False
+    system_account_created: bool = False
+    system_user_created: bool = False
+    operator_resigned: bool = False
+
+
+@transaction.atomic
+def bootstrap(operator_name: str | None = None) -> BootstrapResult:
+    """Operator, system account `SYS` and system user `sys`; running it again changes nothing."""
+    result = BootstrapResult()
+    operator = Operator.objects.select_for_update().filter(pk=1).first()
+    if operator is None:
+        kp = nj.create_operator()
+        operator = Operator(pk=1, name=operator_name or settings.NATS_OPERATOR_NAME, public_key=kp.public_key)
+        seal(operator, "seed", kp.seed)
+        operator.save()
+        _add_signing_key(OperatorSigningKey, nj.OPERATOR, operator=operator)
+        result.operator_created = True
+    sys_account = Account.objects.filter(is_system=True).first()
+    if sys_account is None:
+        sys_account = create_account(name=SYSTEM_ACCOUNT_NAME, is_system=True)
+        result.system_account_created = True
+    if not sys_account.users.filter(name=SYSTEM_USER_NAME).exists():
+        create_user(
+            account=sys_account,
+            name=SYSTEM_USER_NAME,
+            owner_kind=NatsUser.OwnerKind.SERVICE,
+            description="Platform system user (management requests).",
+            publish_allow=["$SYS.>", ">"],
+            subscribe_allow=["$SYS.>", ">"],
+        )
+        result.system_user_created = True
+    result.operator_resigned = sign_operator(operator)
+    return result
+
+
+def system_push_credentials(ttl: int = 120) -> tuple[str, str]:
+    """A short-lived system-account user for one push run: (jwt, seed). Nothing is stored."""
+    account = system_account()
+    key = newest_signing_key(account.signing_keys.all())
+    claims = nj.UserClaims(
+        name="stoneage-pusher",
+        expires=now() + ttl,
+        pub_allow=["$SYS.REQ.>"],
+        sub_allow=["_INBOX.>"],
+        issuer_account=account.public_key,
+    )
+    minted = nj.mint_user_credentials(claims, keypair_of(key))
+    return minted.jwt, minted.seed
+
+
+def delete_claim_jwt(account_public_key: str) -> str:
+    operator = get_operator()
+    claims = nj.account_delete_claims(operator.public_key, [account_public_key])
+    return nj.encode(claims, keypair_of(operator))

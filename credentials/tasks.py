@@ -1,0 +1,35 @@
+"""Celery tasks: everything that talks to NATS runs here, never in a request."""
+
+from celery import shared_task
+
+from credentials import push
+from credentials.models import Account
+
+
+@shared_task(
+    bind=True,
+    autoretry_for=(push.PushError,),
+    retry_backoff=1,
+    retry_backoff_max=30,
+    retry_jitter=True,
+    max_retries=8,
+    acks_late=True,
+)
+def push_account(self, account_id: int) -> dict:
+    """Push one account's current JWT (or its deletion when inactive). Retries with backoff; beyond that the
+    beat task `push_pending` keeps trying."""
+    account = Account.objects.filter(pk=account_id).first()
+    if account is None or not account.push_pending:
+        return {"skipped": True}
+    report = push.push([account])
+    if not report.ok:
+        raise push.PushError("; ".join(f"{k}: {v}" for k, v in report.failed.items()))
+    return {"pushed": report.pushed}
+
+
+@shared_task(acks_late=True)
+def push_pending() -> dict:
+    """Push every account that is behind and every account deletion still owed to NATS."""
+    accounts, tombstones = push.pending()
+    report = push.push(accounts, tombstones)
+    return {"pushed": report.pushed, "failed": report.failed}

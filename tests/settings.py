@@ -1,0 +1,15 @@
+"""Settings for the test suite: the project's settings with test-friendly environment defaults.
+
+DATABASE_URL and REDIS_URL still come from the environment (PostgreSQL and Redis in CI).
+"""
+
+import os
+
+os.environ.setdefault("DEBUG", "1")
+os.environ.setdefault("SECRET_KEY", "test-only-secret-key-" + "k" * 40)
+os.environ.setdefault("STONEAGE_SECRET_KEYS", "dGVzdC1rZXktMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDA=")
+
+from stoneage.settings import *  # noqa: E402, F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
