@@ -182,7 +182,12 @@ def _contains(ca_net: Network, sub: Network) -> bool:
 # Protobuf (v1)
 
 
+_SMALL_VARINTS = [bytes([i]) for i in range(128)]
+
+
 def _pb_varint(value: int) -> bytes:
+    if 0 <= value < 128:
+        return _SMALL_VARINTS[value]
     if value < 0:
         value += 1 << 64
     out = bytearray()
@@ -198,7 +203,8 @@ def _pb_key(field_number: int, wire_type: int) -> bytes:
 
 
 def _pb_bytes(field_number: int, data: bytes) -> bytes:
-    return _pb_key(field_number, 2) + _pb_varint(len(data)) + data
+    """A length-delimited field (wire type 2); field numbers here are all below 16 (one-byte key)."""
+    return bytes([(field_number << 3) | 2]) + _pb_varint(len(data)) + data
 
 
 def _pb_read_varint(buf: bytes, pos: int) -> tuple[int, int]:
@@ -285,14 +291,16 @@ def _v1_pairs(nets: list[Network]) -> bytes:
     out = bytearray()
     for n in nets:
         out += _pb_varint(int(n.ip))
-        out += _pb_varint(int(n.network.netmask))
+        out += _pb_varint((0xFFFFFFFF << (32 - n.network.prefixlen)) & 0xFFFFFFFF)
     return bytes(out)
 
 
 def _v1_nets_from_pairs(values: list[int], what: str) -> list[Network]:
     if len(values) % 2:
         raise NebulaCertError(f"encoded {what} should be in pairs, an odd number was found")
-    return [ipaddress.IPv4Interface((values[i], _mask_to_prefix(values[i + 1]))) for i in range(0, len(values), 2)]
+    return [
+        ipaddress.IPv4Interface((values[i], _mask_to_prefix(values[i + 1]))) for i in range(0, len(values), 2)
+    ]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -436,8 +444,11 @@ class NebulaCertificate:
     issuer: str = ""
     signature: bytes = b""
     curve: int = CURVE25519
-    # v2 only: (fields snapshot, details TLV) as read from the wire.
-    _wire_details: tuple[tuple, bytes] | None = field(default=None, init=False, repr=False)
+    # (fields snapshot, details bytes): for a decoded v2 certificate, the details TLV exactly as read
+    # from the wire (the signature covers those bytes); otherwise the last encoding.
+    _details_cache: tuple[tuple, bytes] | None = field(default=None, init=False, repr=False)
+    # (fields snapshot + signature, fingerprint): a CA's fingerprint is needed for every host it signs.
+    _fingerprint_cache: tuple[tuple, str] | None = field(default=None, init=False, repr=False)
 
     # ---- derived views ------------------------------------------------------------------------
 
@@ -486,7 +497,7 @@ class NebulaCertificate:
             self.curve,
         )
 
-    def _v1_details(self, include_public_key: bool = True) -> bytes:
+    def _v1_details(self) -> bytes:
         out = bytearray()
         if self.name:
             out += _pb_bytes(1, self.name.encode())
@@ -500,7 +511,7 @@ class NebulaCertificate:
             out += _pb_key(5, 0) + _pb_varint(self.not_before)
         if self.not_after:
             out += _pb_key(6, 0) + _pb_varint(self.not_after)
-        if self.public_key and include_public_key:
+        if self.public_key:
             out += _pb_bytes(7, bytes(self.public_key))
         if self.is_ca:
             out += _pb_key(8, 0) + b"\x01"
@@ -511,15 +522,15 @@ class NebulaCertificate:
         return bytes(out)
 
     def _v2_details(self) -> bytes:
-        if self._wire_details is not None and self._wire_details[0] == self._snapshot():
-            return self._wire_details[1]
         body = bytearray(_der(_TAG_NAME, self.name.encode()))
         if self.networks:
             nets = sorted(self.networks, key=_net_sort_key)
             body += _der(_TAG_NETWORKS, b"".join(_der(_TAG_OCTET_STRING, _v2_net_bytes(n)) for n in nets))
         if self.unsafe_networks:
             nets = sorted(self.unsafe_networks, key=_net_sort_key)
-            body += _der(_TAG_UNSAFE_NETWORKS, b"".join(_der(_TAG_OCTET_STRING, _v2_net_bytes(n)) for n in nets))
+            body += _der(
+                _TAG_UNSAFE_NETWORKS, b"".join(_der(_TAG_OCTET_STRING, _v2_net_bytes(n)) for n in nets)
+            )
         if self.groups:
             body += _der(_TAG_GROUPS, b"".join(_der(_TAG_UTF8_STRING, g.encode()) for g in self.groups))
         if self.is_ca:
@@ -532,18 +543,23 @@ class NebulaCertificate:
 
     def details_bytes(self) -> bytes:
         """v1: the marshalled details message. v2: the details TLV (``rawDetails``)."""
-        return self._v2_details() if self.version == 2 else self._v1_details()
+        snapshot = self._snapshot()
+        if self._details_cache is not None and self._details_cache[0] == snapshot:
+            return self._details_cache[1]
+        data = self._v2_details() if self.version == 2 else self._v1_details()
+        self._details_cache = (snapshot, data)
+        return data
 
     def signing_input(self) -> bytes:
         """The exact bytes the CA signs."""
         if self.version == 2:
-            return self._v2_details() + bytes([self.curve]) + bytes(self.public_key)
-        return self._v1_details()
+            return self.details_bytes() + bytes([self.curve]) + bytes(self.public_key)
+        return self.details_bytes()
 
     def marshal(self) -> bytes:
         """The wire bytes (what goes inside the PEM block)."""
         if self.version == 2:
-            body = bytearray(self._v2_details())
+            body = bytearray(self.details_bytes())
             if self.curve != CURVE25519:
                 body += _der(_TAG_CERT_CURVE, bytes([self.curve]))
             if self.public_key:
@@ -552,7 +568,7 @@ class NebulaCertificate:
             return _der(_TAG_SEQUENCE, bytes(body))
         if self.version != 1:
             raise NebulaCertError(f"certificate version unrecognized: {self.version}")
-        out = _pb_bytes(1, self._v1_details())
+        out = _pb_bytes(1, self.details_bytes())
         if self.signature:
             out += _pb_bytes(2, bytes(self.signature))
         return out
@@ -562,13 +578,18 @@ class NebulaCertificate:
 
     def fingerprint(self) -> str:
         """Lowercase hex sha256 (v1: of the marshalled cert; v2: of details||curve||pubkey||signature)."""
+        key = (self._snapshot(), bytes(self.signature))
+        if self._fingerprint_cache is not None and self._fingerprint_cache[0] == key:
+            return self._fingerprint_cache[1]
         data = self.signing_input() + bytes(self.signature) if self.version == 2 else self.marshal()
-        return hashlib.sha256(data).hexdigest()
+        fp = hashlib.sha256(data).hexdigest()
+        self._fingerprint_cache = (key, fp)
+        return fp
 
     # ---- checks -------------------------------------------------------------------------------
 
     def verify_signature(self, ca_public_key: bytes) -> bool:
-        """True when ``signature`` is a valid Ed25519 signature by ``ca_public_key`` (nebula CheckSignature)."""
+        """True when ``signature`` is a valid Ed25519 signature by ``ca_public_key`` (CheckSignature)."""
         if self.curve != CURVE25519 or len(ca_public_key) != 32 or not self.signature:
             return False
         try:
@@ -582,7 +603,13 @@ class NebulaCertificate:
     def validate(self) -> None:
         """nebula's structural rules for this certificate's version (raised as NebulaCertError)."""
         _validate(
-            self.version, self.name, self.networks, self.unsafe_networks, self.groups, self.public_key, self.is_ca
+            self.version,
+            self.name,
+            self.networks,
+            self.unsafe_networks,
+            self.groups,
+            self.public_key,
+            self.is_ca,
         )
 
     def summary(self) -> dict:
@@ -643,7 +670,9 @@ def _validate(
         if version == 1 and n.version == 6:
             raise NebulaCertError(f"certificate may not contain IPv6 networks: {_net_str(n)}")
         if n.ip.is_unspecified:
-            raise NebulaCertError(f"non-CA certificates must not use the zero address as a network: {_net_str(n)}")
+            raise NebulaCertError(
+                f"non-CA certificates must not use the zero address as a network: {_net_str(n)}"
+            )
         if _is_4in6(n.ip):
             raise NebulaCertError(f"4in6 networks are not allowed: {_net_str(n)}")
         has_v4 = has_v4 or n.version == 4
@@ -653,9 +682,13 @@ def _validate(
             raise NebulaCertError(f"certificate may not contain IPv6 unsafe networks: {_net_str(n)}")
         if version == 2 and not is_ca:
             if n.version == 6 and not has_v6:
-                raise NebulaCertError(f"IPv6 unsafe networks require an IPv6 address assignment: {_net_str(n)}")
+                raise NebulaCertError(
+                    f"IPv6 unsafe networks require an IPv6 address assignment: {_net_str(n)}"
+                )
             if n.version == 4 and not has_v4:
-                raise NebulaCertError(f"IPv4 unsafe networks require an IPv4 address assignment: {_net_str(n)}")
+                raise NebulaCertError(
+                    f"IPv4 unsafe networks require an IPv4 address assignment: {_net_str(n)}"
+                )
     if version == 2:
         for nets in (networks, unsafe_networks):
             keys = sorted(nets, key=_net_sort_key)
@@ -773,7 +806,10 @@ def _unmarshal_v2(data: bytes) -> NebulaCertificate:
         raise NebulaCertError("bad wire format: invalid name")
     networks: list[Network] = []
     unsafe: list[Network] = []
-    for tag, into, what in ((_TAG_NETWORKS, networks, "network"), (_TAG_UNSAFE_NETWORKS, unsafe, "unsafe network")):
+    for tag, into, what in (
+        (_TAG_NETWORKS, networks, "network"),
+        (_TAG_UNSAFE_NETWORKS, unsafe, "unsafe network"),
+    ):
         sub = d.read_optional(tag)
         if sub is not None:
             r = _DerReader(sub)
@@ -813,7 +849,7 @@ def _unmarshal_v2(data: bytes) -> NebulaCertificate:
         curve=curve,
     )
     cert.validate()
-    cert._wire_details = (cert._snapshot(), bytes(raw_details))
+    cert._details_cache = (cert._snapshot(), bytes(raw_details))
     return cert
 
 
@@ -832,7 +868,9 @@ def unmarshal_certificate(data: bytes, version: int | None = None) -> NebulaCert
 # --------------------------------------------------------------------------------------------------
 # PEM
 
-_PEM_RE = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----[ \t]*\r?\n(.*?)-----END ([A-Z0-9 ]+)-----[ \t]*(?:\r?\n|\Z)", re.S)
+_PEM_RE = re.compile(
+    r"-----BEGIN ([A-Z0-9 ]+)-----[ \t]*\r?\n(.*?)-----END ([A-Z0-9 ]+)-----[ \t]*(?:\r?\n|\Z)", re.S
+)
 
 
 def pem_encode(banner: str, data: bytes) -> str:
@@ -855,6 +893,8 @@ def parse_pem(text: str | bytes) -> list[tuple[str, bytes]]:
             raise NebulaCertError("input did not contain a valid PEM encoded block") from None
     blocks: list[tuple[str, bytes]] = []
     pos = 0
+    if "-----BEGIN " not in text:
+        raise NebulaCertError("input did not contain a valid PEM encoded block")
     for m in _PEM_RE.finditer(text):
         if text[pos : m.start()].strip():
             raise NebulaCertError("unexpected data outside PEM blocks")
@@ -976,10 +1016,10 @@ def parse_public_key_pem_or_raw(value: str | bytes) -> bytes:
         raw = bytes(value)
         if len(raw) == 32:
             return _check_x25519_public(raw)
-        try:
-            value = raw.decode("ascii")
-        except UnicodeDecodeError:
-            raise NebulaCertError(f"X25519 public key must be 32 bytes, got {len(raw)}") from None
+        text = raw.decode("latin-1")
+        if not text.isascii() or not text.strip().isprintable():
+            raise NebulaCertError(f"X25519 public key must be 32 bytes, got {len(raw)}")
+        value = text
     if not isinstance(value, str):
         value = bytes(value).decode("ascii", "replace")
     text = value.strip()
@@ -1009,7 +1049,9 @@ def parse_public_key_pem_or_raw(value: str | bytes) -> bytes:
         compact = text.replace("-", "+").replace("_", "/")
         data = base64.b64decode(compact + "=" * (-len(compact) % 4), validate=True)
     except (binascii.Error, ValueError):
-        raise NebulaCertError("public key is neither a NEBULA X25519 PUBLIC KEY PEM block, hex nor base64") from None
+        raise NebulaCertError(
+            "public key is neither a NEBULA X25519 PUBLIC KEY PEM block, hex nor base64"
+        ) from None
     if len(data) != 32:
         raise NebulaCertError(f"X25519 public key must be 32 bytes, got {len(data)}")
     return _check_x25519_public(data)
@@ -1284,7 +1326,9 @@ class CAPool:
             raise NebulaCertError("certificate is expired")
         if not cert.verify_signature(ca.public_key):
             raise NebulaCertError("certificate signature did not match")
-        _check_ca_constraints(ca, cert.not_before, cert.not_after, cert.groups, cert.networks, cert.unsafe_networks)
+        _check_ca_constraints(
+            ca, cert.not_before, cert.not_after, cert.groups, cert.networks, cert.unsafe_networks
+        )
         return ca
 
 

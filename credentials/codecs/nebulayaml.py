@@ -7,6 +7,9 @@ builder for the config dict (pure Python, no Django).
   line and its later keys align 2 columns after the dash; empty collections as ``[]`` / ``{}``.
 * Keys sorted with yaml.v3's ordering (digit runs compare numerically: ``10.0.0.9`` < ``10.0.0.10``).
 * Strings with a newline: literal blocks ``|`` (one trailing newline), ``|-`` (none), ``|+`` (more).
+  Deliberate difference: a multi-line string that starts with a space or a line break, or a string with
+  a line break other than LF, is double-quoted; yaml.v3 writes a literal block for it that does not
+  read back to the same string.
 * Strings that would read back as another type (``"22"``, ``"true"``, ``"yes"``, ``"on"``, ``"null"``,
   ``"~"``, ``""``, ``"1.5"``, ``"0x1F"``, ``"2024-01-02"``, ``"1:20"`` ...) are double-quoted; strings that
   are not valid plain scalars (``'a: b'``, ``'-'``, ``'#x'``, ``'*'``, ``'[2001:db8::1]:4242'``) are
@@ -56,7 +59,6 @@ _RESOLVE_MAP = frozenset(
         "", "~", "null", "Null", "NULL",
         ".nan", ".NaN", ".NAN", ".inf", ".Inf", ".INF",
         "+.inf", "+.Inf", "+.INF", "-.inf", "-.Inf", "-.INF",
-        "<<",
     }
 )  # fmt: skip
 _OLD_BOOLS = frozenset(
@@ -218,10 +220,13 @@ _ESCAPES = {
 
 
 def _double_quoted(value: str) -> str:
+    # yaml.v3's is_bom() looks at the start of the value, not at the current character: a value that
+    # starts with U+FEFF gets every character escaped.
+    escape_all = value.startswith("\ufeff")
     out = ['"']
     for ch in value:
         o = ord(ch)
-        if not _printable(ch) or o == 0xFEFF or ch in _BREAKS or ch in '"\\':
+        if escape_all or not _printable(ch) or ch in _BREAKS or ch in '"\\':
             esc = _ESCAPES.get(o)
             if esc is None:
                 esc = f"x{o:02X}" if o <= 0xFF else (f"u{o:04X}" if o <= 0xFFFF else f"U{o:08X}")
@@ -237,9 +242,8 @@ def _single_quoted(value: str) -> str:
 
 
 def _literal_header(value: str) -> str:
+    """``|`` plus the chomping indicator (values starting with a space or break never get here)."""
     header = "|"
-    if value and (value[0] == " " or value[0] in _BREAKS):
-        header += "4"
     if not value or value[-1] not in _BREAKS:
         header += "-"
     elif len(value) == 1 or value[-2] in _BREAKS:
@@ -304,6 +308,12 @@ def _is_digit(ch: str) -> bool:
     return unicodedata.category(ch) == "Nd"
 
 
+def _wrap_int64(v: int) -> int:
+    """Go int64 arithmetic wraps around; the key order of very long digit runs depends on it."""
+    v &= (1 << 64) - 1
+    return v - (1 << 64) if v >= 1 << 63 else v
+
+
 def _key_less(a: str, b: str) -> bool:
     digits = False
     n = min(len(a), len(b))
@@ -326,11 +336,11 @@ def _key_less(a: str, b: str) -> bool:
                 j -= 1
         ai = i
         while ai < len(a) and _is_digit(a[ai]):
-            an = an * 10 + (ord(a[ai]) - 48)
+            an = _wrap_int64(an * 10 + (ord(a[ai]) - 48))
             ai += 1
         bi = i
         while bi < len(b) and _is_digit(b[bi]):
-            bn = bn * 10 + (ord(b[bi]) - 48)
+            bn = _wrap_int64(bn * 10 + (ord(b[bi]) - 48))
             bi += 1
         if an != bn:
             return an < bn
@@ -397,7 +407,9 @@ class _Writer:
             self.put(" " * (indent - self.column))
         self.whitespace = True
 
-    def write_indicator(self, text: str, need_whitespace: bool, is_whitespace: bool, is_indention: bool) -> None:
+    def write_indicator(
+        self, text: str, need_whitespace: bool, is_whitespace: bool, is_indention: bool
+    ) -> None:
         if need_whitespace and not self.whitespace:
             self.put(" ")
         self.put(text)
@@ -523,7 +535,9 @@ def dump(obj: Any) -> str:
 # ==================================================================================================
 # Validation of Nebula config parts
 
-_RULE_KEYS = frozenset({"port", "code", "proto", "host", "group", "groups", "cidr", "local_cidr", "ca_name", "ca_sha"})
+_RULE_KEYS = frozenset(
+    {"port", "code", "proto", "host", "group", "groups", "cidr", "local_cidr", "ca_name", "ca_sha"}
+)
 _RULE_SELECTORS = ("host", "group", "groups", "cidr", "local_cidr", "ca_name", "ca_sha")
 _PROTOS = ("any", "tcp", "udp", "icmp")
 
@@ -556,7 +570,9 @@ def _port_value(value: Any, where: str, what: str) -> int | str:
         if int(text) > 65535:
             raise NebulaConfigError(f"{where}: {what} {text} is out of range 0-65535")
         return value
-    raise NebulaConfigError(f"{where}: {what} must be any, fragment, a port number or a range a-b, got {value!r}")
+    raise NebulaConfigError(
+        f"{where}: {what} must be any, fragment, a port number or a range a-b, got {value!r}"
+    )
 
 
 def _non_empty_str(value: Any, where: str, what: str) -> str:
@@ -610,7 +626,8 @@ def validate_firewall_rules(rules: Any, table: str = "firewall") -> list[dict]:
         clean[key] = _port_value(rule[key], where, key)
         if not any(k in rule for k in _RULE_SELECTORS):
             raise NebulaConfigError(
-                f"{where}: at least one of host, group, groups, cidr, local_cidr, ca_name, or ca_sha must be provided"
+                f"{where}: at least one of host, group, groups, cidr, local_cidr, ca_name, or ca_sha "
+                "must be provided"
             )
         if "group" in rule and "groups" in rule:
             raise NebulaConfigError(f"{where}: only one of group or groups should be defined, both provided")
@@ -668,7 +685,7 @@ def _ip(value: Any, what: str) -> str:
 
 
 def validate_unsafe_routes(routes: Any) -> list[dict]:
-    """``tun.unsafe_routes`` entries: ``{route: CIDR, via: IP}`` plus optional ``mtu``, ``metric``, ``install``."""
+    """``tun.unsafe_routes``: ``{route: CIDR, via: IP}`` plus optional ``mtu``, ``metric``, ``install``."""
     if isinstance(routes, str | bytes) or not isinstance(routes, Sequence):
         raise NebulaConfigError("unsafe_routes must be a list of {route, via} mappings")
     out = []
@@ -748,17 +765,19 @@ def render_host_config(
     * ``static_host_map``: ``{overlay ip: [public host:port, ...]}`` for the lighthouses; omitted on a
       lighthouse.
     * ``listen``: ``{host: listen_host, port}``; ``port`` is ``listen_port`` if given, else the port of
-      ``public_host_port`` on a lighthouse or relay, else 0.
+      ``public_host_port`` on a lighthouse or relay, else 0. A lighthouse must end up with a port.
     * ``punchy``: ``{punch: true, respond: true}``.
-    * ``relay``: ``{am_relay: true}`` on a relay, ``{relays: [sorted relay IPs]}`` when the network has
-      relays, omitted otherwise.
+    * ``relay``: ``{am_relay: true}`` on a relay, ``{relays: [relay IPs sorted by address]}`` when the
+      network has relays, omitted otherwise.
     * ``tun``: dev, mtu, tx_queue 500, no drops, plus ``unsafe_routes`` when given.
     * ``firewall``: ``outbound`` / ``inbound`` rules; ``None`` means the defaults (outbound any, inbound
       icmp). An explicit empty list is kept (nebula then drops all traffic in that direction).
     * ``logging``: ``{level, format}``.
     """
     if (key_pem is None) == (key_path is None):
-        raise NebulaConfigError("exactly one of key_pem (inline key) or key_path (device-held key) is required")
+        raise NebulaConfigError(
+            "exactly one of key_pem (inline key) or key_path (device-held key) is required"
+        )
     pki: dict[str, Any] = {"ca": _text_block(ca_pem, "ca_pem"), "cert": _text_block(cert_pem, "cert_pem")}
     if key_pem is not None:
         pki["key"] = _text_block(key_pem, "key_pem")
@@ -782,7 +801,11 @@ def render_host_config(
     else:
         if isinstance(lighthouses, str):
             raise NebulaConfigError("lighthouses must be a list of overlay IPs")
-        if isinstance(lighthouse_interval, bool) or not isinstance(lighthouse_interval, int) or lighthouse_interval < 1:
+        if (
+            isinstance(lighthouse_interval, bool)
+            or not isinstance(lighthouse_interval, int)
+            or lighthouse_interval < 1
+        ):
             raise NebulaConfigError("lighthouse_interval must be a positive integer")
         config["lighthouse"] = {
             "am_lighthouse": False,
@@ -804,6 +827,10 @@ def render_host_config(
             listen_port = parse_host_port(public_host_port)[1]
     if isinstance(listen_port, bool) or not isinstance(listen_port, int) or not 0 <= listen_port <= 65535:
         raise NebulaConfigError("listen_port must be 0-65535")
+    if is_lighthouse and listen_port == 0:
+        raise NebulaConfigError(
+            "a lighthouse needs a fixed listen port: give public_host_port (host:port) or listen_port"
+        )
     config["listen"] = {"host": _ip(listen_host, "listen_host"), "port": listen_port}
     config["punchy"] = {"punch": True, "respond": True}
 
