@@ -19,6 +19,8 @@ from django.db import transaction
 from credentials.codecs import natsjwt as nj
 from credentials.models import (
     Account,
+    AccountExport,
+    AccountImport,
     AccountSigningKey,
     AccountTombstone,
     NatsRole,
@@ -538,3 +540,25 @@ def delete_claim_jwt(account_public_key: str) -> str:
     operator = get_operator()
     claims = nj.account_delete_claims(operator.public_key, [account_public_key])
     return nj.encode(claims, keypair_of(operator))
+
+
+# --- Exports and imports ---------------------------------------------------------------------------------------
+# Used by the API and the admin: an export or import is part of its account's JWT, so every change re-signs
+# the account in the same transaction.
+
+
+@transaction.atomic
+def save_account_link(link: AccountExport | AccountImport) -> AccountExport | AccountImport:
+    """Validate and save an export or import, then re-sign its account."""
+    account = lock_account(link.account_id)
+    link.full_clean()
+    link.save()
+    sign_account(account)
+    return link
+
+
+@transaction.atomic
+def delete_account_link(link: AccountExport | AccountImport) -> None:
+    account = lock_account(link.account_id)
+    link.delete()
+    sign_account(account)

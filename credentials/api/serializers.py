@@ -1,0 +1,304 @@
+"""Serializers of the NATS API. Seeds are never serialized; user JWTs only leave through the audited
+`.creds` download (a bearer JWT alone is a credential)."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from credentials.models import Account, AccountExport, AccountImport, AccountSigningKey, NatsRole, NatsUser
+from credentials.models.nats import validate_subject
+from credentials.services import nats as svc
+from tenancy.api.base import OrgScopedRelatedField
+from tenancy.models import Membership
+
+
+def _validate_subject(value: str) -> str:
+    try:
+        validate_subject(value)
+    except DjangoValidationError as exc:
+        raise serializers.ValidationError(exc.messages) from exc
+    return value
+
+
+@extend_schema_field(OpenApiTypes.STR)
+class SubjectField(serializers.Field):
+    """One NATS subject: a JSON string, taken as is (no trimming, no number coercion)."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            raise serializers.ValidationError(f"{data!r} is not a string.")
+        return _validate_subject(data)
+
+    def to_representation(self, value):
+        return value
+
+
+class SubjectListField(serializers.ListField):
+    """A list of NATS subjects; each is validated and a bad one is named in the error."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("allow_empty", True)
+        super().__init__(child=SubjectField(), **kwargs)
+
+    def to_internal_value(self, data):
+        return list(dict.fromkeys(super().to_internal_value(data)))
+
+
+SUBJECT_LISTS = ("publish_allow", "publish_deny", "subscribe_allow", "subscribe_deny")
+
+
+# --- Account -----------------------------------------------------------------------------------------------------
+
+
+class SigningKeySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AccountSigningKey
+        fields = ["public_key", "created"]
+        read_only_fields = fields
+
+
+class AccountSerializer(serializers.ModelSerializer):
+    """The organization's NATS account. Limits are changed by platform operators only."""
+
+    organization = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    signing_keys = SigningKeySerializer(many=True, read_only=True)
+    push_pending = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = Account
+        fields = [
+            "id",
+            "name",
+            "organization",
+            "public_key",
+            "active",
+            *Account.LIMIT_FIELDS,
+            "signing_keys",
+            "revocations",
+            "jwt",
+            "revision",
+            "pushed_revision",
+            "pushed_at",
+            "push_error",
+            "push_pending",
+            "created",
+            "updated",
+        ]
+        read_only_fields = [f for f in fields if f not in {"active", *Account.LIMIT_FIELDS}]
+
+
+class SigningKeyChangeSerializer(serializers.Serializer):
+    reissued_users = serializers.IntegerField(help_text="Active users whose JWTs were signed anew.")
+    account = AccountSerializer()
+
+
+# --- Roles -------------------------------------------------------------------------------------------------------
+
+
+class NatsRoleSerializer(serializers.ModelSerializer):
+    publish_allow = SubjectListField(help_text="Subjects this role may publish to; empty = nothing.")
+    publish_deny = SubjectListField(help_text="Denied even when allowed.")
+    subscribe_allow = SubjectListField(help_text="Subjects this role may subscribe to; empty = nothing.")
+    subscribe_deny = SubjectListField(help_text="Denied even when allowed.")
+    user_count = serializers.IntegerField(read_only=True, help_text="NATS users holding this role.")
+
+    class Meta:
+        model = NatsRole
+        fields = [
+            "id",
+            "name",
+            "description",
+            *SUBJECT_LISTS,
+            "allow_responses",
+            "response_max",
+            "response_ttl",
+            "max_subscriptions",
+            "max_data",
+            "max_payload",
+            "user_count",
+            "created",
+            "updated",
+        ]
+        read_only_fields = ["id", "user_count", "created", "updated"]
+
+    def validate_name(self, value: str) -> str:
+        clash = NatsRole.objects.for_organization(self.context["organization"]).filter(name=value)
+        if self.instance is not None:
+            clash = clash.exclude(pk=self.instance.pk)
+        if clash.exists():
+            raise serializers.ValidationError("A NATS role with this name already exists in this organization.")
+        return value
+
+
+# --- Users -------------------------------------------------------------------------------------------------------
+
+
+class EffectivePermissionsSerializer(serializers.Serializer):
+    pub_allow = serializers.ListField(child=serializers.CharField())
+    pub_deny = serializers.ListField(child=serializers.CharField())
+    sub_allow = serializers.ListField(child=serializers.CharField())
+    sub_deny = serializers.ListField(child=serializers.CharField())
+
+
+class NatsUserSerializer(serializers.ModelSerializer):
+    """A NATS user. `membership` links a person's membership (owners and admins only, same organization)."""
+
+    role = OrgScopedRelatedField(queryset=NatsRole.objects.all(), required=False, allow_null=True)
+    role_name = serializers.CharField(source="role.name", read_only=True, default=None)
+    membership = OrgScopedRelatedField(
+        queryset=Membership.objects.all(),
+        required=False,
+        allow_null=True,
+        help_text="Membership of the person this user belongs to (implies owner_kind `membership`).",
+    )
+    membership_username = serializers.CharField(source="membership.user.username", read_only=True, default=None)
+    owner_kind = serializers.ChoiceField(
+        choices=[c for c in NatsUser.OwnerKind.choices if c[0] != NatsUser.OwnerKind.SERVICE],
+        required=False,
+        help_text="Platform service users are managed by the platform and cannot be created here.",
+    )
+    publish_allow = SubjectListField(help_text="Added to the role's publish allow list.")
+    publish_deny = SubjectListField(help_text="Added to the role's publish deny list.")
+    subscribe_allow = SubjectListField(help_text="Added to the role's subscribe allow list.")
+    subscribe_deny = SubjectListField(help_text="Added to the role's subscribe deny list.")
+    effective_permissions = serializers.SerializerMethodField(
+        help_text="What the user's JWT grants: role and user lists merged; an empty allow list denies `>`."
+    )
+    signing_key = serializers.CharField(source="signing_key.public_key", read_only=True, default=None)
+    account = serializers.CharField(source="account.public_key", read_only=True)
+
+    class Meta:
+        model = NatsUser
+        fields = [
+            "id",
+            "name",
+            "description",
+            "owner_kind",
+            "membership",
+            "membership_username",
+            "role",
+            "role_name",
+            *SUBJECT_LISTS,
+            "effective_permissions",
+            "bearer",
+            "expires_at",
+            "active",
+            "public_key",
+            "account",
+            "signing_key",
+            "created",
+            "updated",
+        ]
+        read_only_fields = ["id", "active", "public_key", "created", "updated"]
+
+    def get_effective_permissions(self, obj: NatsUser) -> dict:
+        return EffectivePermissionsSerializer(svc.effective_permissions(obj)).data
+
+    def get_fields(self):
+        fields = super().get_fields()
+        # The owner of a user is fixed: a device's identity never becomes a person's, nor the reverse.
+        if self.instance is not None:
+            fields["owner_kind"].read_only = True
+        return fields
+
+    def validate_name(self, value: str) -> str:
+        clash = NatsUser.objects.for_organization(self.context["organization"]).filter(name=value)
+        if self.instance is not None:
+            clash = clash.exclude(pk=self.instance.pk)
+        if clash.exists():
+            raise serializers.ValidationError("A NATS user with this name already exists in this account.")
+        return value
+
+    def validate_membership(self, value: Membership | None) -> Membership | None:
+        if value is None:
+            return value
+        linked = NatsUser.objects.filter(membership=value)
+        if self.instance is not None:
+            linked = linked.exclude(pk=self.instance.pk)
+        if linked.exists():
+            raise serializers.ValidationError("This membership is already linked to another NATS user.")
+        return value
+
+    def validate(self, attrs):
+        kind = attrs.get("owner_kind", getattr(self.instance, "owner_kind", None))
+        if attrs.get("membership") is not None:
+            if kind is None:
+                attrs["owner_kind"] = kind = NatsUser.OwnerKind.MEMBERSHIP
+            if kind != NatsUser.OwnerKind.MEMBERSHIP:
+                raise serializers.ValidationError(
+                    {"membership": "Only a user with owner_kind `membership` may link a membership."}
+                )
+        return attrs
+
+
+# --- Exports and imports -----------------------------------------------------------------------------------------
+
+
+class AccountExportSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AccountExport
+        fields = [
+            "id",
+            "name",
+            "subject",
+            "kind",
+            "token_required",
+            "response_type",
+            "response_threshold_ms",
+            "account_token_position",
+            "advertise",
+            "description",
+            "created",
+            "updated",
+        ]
+        read_only_fields = ["id", "created", "updated"]
+
+    def validate_subject(self, value: str) -> str:
+        clash = AccountExport.objects.for_organization(self.context["organization"]).filter(subject=value)
+        if self.instance is not None:
+            clash = clash.exclude(pk=self.instance.pk)
+        if clash.exists():
+            raise serializers.ValidationError("This account already exports this subject.")
+        return value
+
+
+class AccountImportSerializer(serializers.ModelSerializer):
+    exporter = serializers.SlugRelatedField(
+        slug_field="public_key",
+        queryset=Account.objects.all(),
+        help_text="Public key of the exporting account: the platform's system account or one of this "
+        "organization's accounts.",
+        error_messages={"does_not_exist": "No NATS account has the public key {value}."},
+    )
+    local_subject = serializers.CharField(
+        max_length=500,
+        required=False,
+        allow_blank=True,
+        validators=[_validate_subject],
+        help_text="Remap the imported subject locally (may use $1 …); empty = same subject.",
+    )
+
+    class Meta:
+        model = AccountImport
+        fields = [
+            "id",
+            "name",
+            "subject",
+            "local_subject",
+            "exporter",
+            "kind",
+            "share",
+            "token",
+            "created",
+            "updated",
+        ]
+        read_only_fields = ["id", "created", "updated"]
+
+    def validate_exporter(self, value: Account) -> Account:
+        if not value.is_system and value.organization_id != self.context["organization"].pk:
+            raise serializers.ValidationError("Imports from another organization's account are not allowed.")
+        return value
