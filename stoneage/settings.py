@@ -50,6 +50,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "audit.middleware.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -154,6 +155,12 @@ STONEAGE_SECRET_KEYS = env.list("STONEAGE_SECRET_KEYS", default=[])
 
 # --- Tenancy ---------------------------------------------------------------------------------------------
 INVITATION_TTL = timedelta(days=env.int("INVITATION_TTL_DAYS", default=7))
+
+# --- Audit log -------------------------------------------------------------------------------------------
+# Reverse proxies (addresses or CIDR networks) whose X-Forwarded-For names the client; none by default.
+AUDIT_TRUSTED_PROXIES = env.list("AUDIT_TRUSTED_PROXIES", default=[])
+# Record safe API requests (GET/HEAD/OPTIONS) too, not only mutating ones.
+AUDIT_API_READS = env.bool("AUDIT_API_READS", default=False)
 
 # --- Email -----------------------------------------------------------------------------------------------
 EMAIL_BACKEND = env.str(

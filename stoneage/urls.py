@@ -10,6 +10,7 @@ admin.site.index_title = "Fleet administration"
 
 api_v1 = [
     path("", include("tenancy.api.urls")),
+    path("", include("audit.api.urls")),
     path("", include("credentials.api.urls")),
 ]
 

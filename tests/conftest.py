@@ -1,5 +1,7 @@
 import pytest
 
+pytest_plugins = ["tests.support.secret_scan"]
+
 
 @pytest.fixture
 def world(db):

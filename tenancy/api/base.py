@@ -11,6 +11,7 @@ from django.http import Http404
 from rest_framework import permissions, serializers, viewsets
 from rest_framework.exceptions import PermissionDenied
 
+from audit.context import set_organization
 from tenancy.models import ApiToken, Membership, Organization
 from tenancy.roles import ALL_ROLES, MANAGERS, Role
 
@@ -62,6 +63,7 @@ class OrgScopedViewSet(viewsets.ModelViewSet):
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
         self.organization, self.role = resolve_organization(request, kwargs["org_slug"])
+        set_organization(self.organization)  # the API request's audit event belongs to this organization
         if self.role not in self.roles_for_action():
             raise PermissionDenied("Your role in this organization does not allow this action.")
 

@@ -1,0 +1,17 @@
+import django_filters
+
+from audit.models import Action, AuditEvent
+
+
+class AuditEventFilterSet(django_filters.FilterSet):
+    action = django_filters.MultipleChoiceFilter(choices=Action.choices)
+    object_type = django_filters.CharFilter(help_text="`app_label.model`, e.g. `tenancy.membership`.")
+    object_id = django_filters.CharFilter()
+    actor = django_filters.CharFilter(field_name="actor_name", help_text="Username (or `system:<command>`).")
+    request_id = django_filters.CharFilter()
+    since = django_filters.IsoDateTimeFilter(field_name="timestamp", lookup_expr="gte", help_text="From (inclusive).")
+    until = django_filters.IsoDateTimeFilter(field_name="timestamp", lookup_expr="lt", help_text="Until (exclusive).")
+
+    class Meta:
+        model = AuditEvent
+        fields = ["action", "object_type", "object_id", "actor", "request_id", "since", "until"]

@@ -1,0 +1,76 @@
+"""The hash chain's canonical form: what is hashed, and how.
+
+Each chain (one per organization, one for platform events) links its events in order:
+`hash = sha256(prev_hash || canonical_json(event))`, with `prev_hash = ""` for the first event. The
+canonical JSON covers an explicit list of fields, with sorted keys and compact separators, and includes
+the event's chain and sequence, so no event can be moved, dropped or duplicated without breaking a link.
+Database ids and the organization and actor foreign keys are not hashed: the keys are set to NULL when
+the organization or user is deleted (the denormalized slug and actor name are hashed instead).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from django.core.serializers.json import DjangoJSONEncoder
+
+GENESIS = ""
+
+HASHED_FIELDS = (
+    "chain",
+    "sequence",
+    "timestamp",
+    "organization_slug",
+    "actor_name",
+    "request_id",
+    "ip",
+    "user_agent",
+    "action",
+    "object_type",
+    "object_id",
+    "object_repr",
+    "before",
+    "after",
+    "changed_fields",
+    "extra",
+)
+
+
+class _Encoder(DjangoJSONEncoder):
+    def default(self, o: Any) -> Any:
+        if isinstance(o, datetime):
+            # Full precision, one spelling per instant (Django's encoder drops microseconds).
+            return timestamp_text(o) if o.tzinfo else o.isoformat()
+        try:
+            return super().default(o)
+        except TypeError:
+            return str(o)
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, cls=_Encoder)
+
+
+def json_safe(value: Any) -> Any:
+    """`value` exactly as it reads back from a JSON column, so the hash computed when writing is the hash
+    computed when verifying."""
+    if value is None:
+        return None
+    return json.loads(dumps(value))
+
+
+def timestamp_text(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat()
+
+
+def canonical(event) -> bytes:
+    data = {name: getattr(event, name) for name in HASHED_FIELDS}
+    data["timestamp"] = timestamp_text(event.timestamp)
+    return dumps(data).encode()
+
+
+def event_hash(prev_hash: str, event) -> str:
+    return hashlib.sha256(prev_hash.encode() + canonical(event)).hexdigest()
