@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import logging
 from dataclasses import dataclass, field
@@ -90,18 +91,42 @@ def tombstone_job(tombstone: AccountTombstone) -> Job:
 
 
 async def system_connection(credentials: tuple[str, str], url: str, timeout: float) -> nats.NATS:
-    """Connect as a system-account user from `svc.system_push_credentials()` (minted outside the loop)."""
+    """Connect as a system-account user from `svc.system_push_credentials()` (minted outside the loop).
+
+    One attempt, bounded by `timeout`: nats-py retries the initial connect every `reconnect_time_wait` for as
+    long as `max_reconnect_attempts` allows, and forever when it is 0, which would park a worker (and /readyz)
+    while NATS is down. Retrying is the task queue's job.
+    """
     jwt, seed = credentials
     kp = nj.keypair_from_seed(seed)
-    return await nats.connect(
-        servers=[url],
-        user_jwt_cb=lambda: jwt.encode(),
-        signature_cb=lambda nonce: base64.b64encode(kp.sign(nonce.encode())),
-        connect_timeout=timeout,
-        allow_reconnect=False,
-        max_reconnect_attempts=0,
-        name="stoneage-control-plane",
-    )
+    nc = nats.NATS()
+    errors: list[Exception] = []
+
+    async def record_error(exc: Exception) -> None:
+        # Instead of nats-py's default, which logs a traceback per attempt; the caller reports the failure.
+        errors.append(exc)
+
+    try:
+        await asyncio.wait_for(
+            nc.connect(
+                servers=[url],
+                user_jwt_cb=lambda: jwt.encode(),
+                signature_cb=lambda nonce: base64.b64encode(kp.sign(nonce.encode())),
+                error_cb=record_error,
+                connect_timeout=timeout,
+                allow_reconnect=False,
+                max_reconnect_attempts=1,
+                reconnect_time_wait=0,
+                name="stoneage-control-plane",
+            ),
+            timeout,
+        )
+    except TimeoutError as exc:
+        raise PushError(f"no answer from NATS at {url} within {timeout}s") from exc
+    except nats.errors.NoServersError as exc:
+        cause = errors[-1] if errors else exc
+        raise PushError(f"{type(cause).__name__}: {cause}" if str(cause) else type(cause).__name__) from exc
+    return nc
 
 
 async def _send_all(jobs: list[Job], credentials: tuple[str, str], url: str, timeout: float) -> list:
@@ -119,7 +144,8 @@ async def _send_all(jobs: list[Job], credentials: tuple[str, str], url: str, tim
     try:
         return await asyncio.gather(*(send(job) for job in jobs))
     finally:
-        await nc.drain()
+        with contextlib.suppress(Exception):  # the outcomes are in; a failing close must not discard them
+            await nc.close()
 
 
 def send_jobs(jobs: list[Job]) -> list[str | Exception]:

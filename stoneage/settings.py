@@ -78,7 +78,9 @@ ASGI_APPLICATION = "stoneage.asgi.application"
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 DATABASES["default"].setdefault("ATOMIC_REQUESTS", False)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # The web process and the Celery worker write concurrently: BEGIN IMMEDIATE takes the write lock up front,
+    # so a transaction waits (up to `timeout` seconds) instead of failing with "database is locked" on upgrade.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(timeout=20, transaction_mode="IMMEDIATE")
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -122,7 +124,10 @@ CELERY_TASK_PUBLISH_RETRY = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {
     # Re-pushes any NATS account whose newest JWT is not yet on the servers (down broker, down NATS, lost task).
-    "nats-push-pending": {"task": "credentials.tasks.push_pending", "schedule": 30.0},
+    "nats-push-pending": {
+        "task": "credentials.tasks.push_pending",
+        "schedule": env.float("NATS_PUSH_PENDING_INTERVAL", default=30.0),
+    },
 }
 
 CHANNEL_LAYERS = {

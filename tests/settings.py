@@ -4,6 +4,7 @@ DATABASE_URL and REDIS_URL still come from the environment (PostgreSQL and Redis
 """
 
 import os
+import tempfile
 
 os.environ.setdefault("DEBUG", "1")
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-" + "k" * 40)
@@ -15,3 +16,9 @@ from stoneage.settings import *  # noqa: E402, F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    # A file, not the in-memory default, so that the Celery worker started by the integration tests shares it.
+    DATABASES["default"]["TEST"] = {  # noqa: F405
+        "NAME": os.path.join(tempfile.gettempdir(), f"stoneage-test-{os.getpid()}.sqlite3")
+    }

@@ -257,9 +257,13 @@ def set_account_active(account: Account, active: bool) -> Account:
 def revoke_keys(account: Account, public_keys: Iterable[str], at: int | None = None) -> Account:
     account = lock_account(account)
     at = at or now()
+    keys = list(public_keys)
+    # NATS revokes a key's JWTs issued at or before the cutoff, and `issue_user_jwt` may date a JWT a second
+    # ahead of now (just past an earlier cutoff): the cutoff covers every JWT issued so far for the key.
+    issued = dict(NatsUser.objects.filter(public_key__in=keys).values_list("public_key", "jwt_iat"))
     revocations = dict(account.revocations or {})
-    for key in public_keys:
-        revocations[key] = max(int(revocations.get(key, 0)), at)
+    for key in keys:
+        revocations[key] = max(int(revocations.get(key, 0)), at, issued.get(key, 0))
     account.revocations = revocations
     return sign_account(account)
 
@@ -387,7 +391,8 @@ def user_claims(user: NatsUser, public_key: str, account: Account) -> nj.UserCla
 def issue_user_jwt(user: NatsUser, *, account: Account | None = None, save: bool = True) -> NatsUser:
     """Sign the user's JWT with the account's newest signing key. `iat` lands after any revocation of the
     user's key, so a reactivated user's new JWT passes the cutoff that still blocks the old one."""
-    account = account or user.account
+    # Read the account afresh: `user.account` may predate a revocation made through another instance.
+    account = account or Account.objects.get(pk=user.account_id)
     key = newest_signing_key(account.signing_keys.all())
     cutoff = int((account.revocations or {}).get(user.public_key, 0))
     iat = max(now(), cutoff + 1)
