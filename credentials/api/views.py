@@ -97,7 +97,8 @@ class AccountViewSet(OrgScopedViewSet):
             raise PermissionDenied("Only platform operators change an account's limits.")
         serializer = self.get_serializer(self.get_object(), data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        svc.update_account(serializer.instance, **serializer.validated_data)
+        if serializer.validated_data:
+            svc.update_account(serializer.instance, **serializer.validated_data)
         return Response(self.get_serializer(self.get_object()).data)
 
     @extend_schema(request=None, responses={201: AccountSerializer})

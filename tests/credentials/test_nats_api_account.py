@@ -174,3 +174,51 @@ def test_rotation_replaces_every_key_and_reissues_active_users(world, api):
     assert claims(reload(user).jwt)["iss"] == new_key
     assert reload(inactive).jwt == inactive_jwt
     assert claims(reload(account).jwt)["nats"]["signing_keys"] == [new_key]
+
+
+def test_operator_suspends_the_account(world, api):
+    account = account_of(world.org)
+    api.force_authenticate(world.superuser)
+    response = api.patch(account_url(world), {"active": False}, format="json")
+    assert response.status_code == 200
+    assert response.json()["active"] is False
+    assert reload(account).active is False
+
+
+def test_empty_patch_changes_nothing(world, api):
+    revision = account_of(world.org).revision
+    api.force_authenticate(world.superuser)
+    assert api.patch(account_url(world), {}, format="json").status_code == 200
+    assert account_of(world.org).revision == revision
+
+
+def test_read_only_fields_are_ignored(world, api):
+    account = account_of(world.org)
+    api.force_authenticate(world.superuser)
+    body = {"public_key": "AXXX", "revision": 0, "jwt": "x", "revocations": {"U": 1}, "name": "evil"}
+    assert api.patch(account_url(world), body, format="json").status_code == 200
+    fresh = reload(account)
+    assert (fresh.public_key, fresh.name, fresh.jwt) == (account.public_key, account.name, account.jwt)
+
+
+def test_openapi_documents_the_nats_api(world, client):
+    client.force_login(world.user("viewer"))
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    paths = schema["paths"]
+    for path in [
+        "/api/v1/orgs/{org_slug}/nats/account/",
+        "/api/v1/orgs/{org_slug}/nats/account/signing-keys/",
+        "/api/v1/orgs/{org_slug}/nats/account/signing-keys/{public_key}/",
+        "/api/v1/orgs/{org_slug}/nats/account/signing-keys/rotate/",
+        "/api/v1/orgs/{org_slug}/nats/roles/",
+        "/api/v1/orgs/{org_slug}/nats/users/{id}/regenerate/",
+        "/api/v1/orgs/{org_slug}/nats/exports/",
+        "/api/v1/orgs/{org_slug}/nats/imports/",
+        "/api/v1/me/nats-creds/rotate/",
+    ]:
+        assert path in paths, path
+    creds = paths["/api/v1/orgs/{org_slug}/nats/users/{id}/creds/"]["get"]["responses"]["200"]["content"]
+    assert list(creds) == ["text/plain"]
+    user_fields = set(schema["components"]["schemas"]["NatsUser"]["properties"])
+    assert not {"seed", "jwt"} & user_fields
+    assert "seed" not in schema["components"]["schemas"]["Account"]["properties"]

@@ -191,7 +191,7 @@ def test_user_count_and_no_n_plus_one(world, api, django_assert_max_num_queries)
         for _ in range(2):
             make_nats_user(world.org, name=f"d{next(counter)}", role=role)
     api.force_authenticate(world.user("auditor"))
-    with django_assert_max_num_queries(6):
+    with django_assert_max_num_queries(5):
         response = api.get(list_url(world))
     results = response.json()["results"]
     assert len(results) == 10

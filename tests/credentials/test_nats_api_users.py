@@ -490,7 +490,7 @@ def test_list_query_count_is_constant(world, api, django_assert_max_num_queries)
     for role in ["member", "viewer", "auditor"]:
         link_user(membership_of(world, role))
     api.force_authenticate(world.user("admin"))
-    with django_assert_max_num_queries(6):
+    with django_assert_max_num_queries(5):
         response = api.get(list_url(world))
     assert response.json()["count"] == 19
 
@@ -511,3 +511,17 @@ def test_filter_and_search(world, api):
     assert names(active="false") == ["old-pump"]
     assert names(search="north") == [device.name]
     assert names(role=make_role(world.other_org).pk) == []
+
+
+def test_credential_flows_log_no_secrets(world, api, caplog):
+    user = make_nats_user(world.org)
+    link_user(membership_of(world, "member"))
+    caplog.set_level("DEBUG")
+    api.force_authenticate(world.user("owner"))
+    api.get(action_url(user, "creds"))
+    api.post(action_url(user, "revoke"))
+    api.get(action_url(make_nats_user(world.other_org), "creds", "acme"))
+    api.force_authenticate(world.user("member"))
+    api.post(f"/api/v1/me/nats-creds/rotate/?org={world.org.slug}")
+    assert caplog.records  # SQL and request logs were captured
+    assert_no_secrets(caplog.text)
