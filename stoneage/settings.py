@@ -4,6 +4,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -128,7 +129,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "credentials.tasks.push_pending",
         "schedule": env.float("NATS_PUSH_PENDING_INTERVAL", default=30.0),
     },
+    # Nebula: renew host certificates with <= 20 % of their lifetime left; warn about CAs expiring within 90 days.
+    "nebula-renew-hosts": {"task": "credentials.nebula_tasks.renew_due_hosts", "schedule": crontab(hour=3, minute=0)},
+    "nebula-ca-expiry": {"task": "credentials.nebula_tasks.warn_expiring_cas", "schedule": crontab(hour=3, minute=30)},
 }
+CELERY_IMPORTS = ["credentials.nebula_tasks"]
 
 CHANNEL_LAYERS = {
     "default": {
@@ -153,6 +158,17 @@ NATS_DEFAULT_ACCOUNT_LIMITS = {
     "max_streams": env.int("NATS_DEFAULT_MAX_STREAMS", default=-1),
     "max_consumers": env.int("NATS_DEFAULT_MAX_CONSUMERS", default=-1),
 }
+
+# --- Nebula ----------------------------------------------------------------------------------------------
+#: Certificate version of new CAs: 1 works with every nebula release (Debian ships 1.6), 2 needs nebula >= 1.10.
+NEBULA_CA_VERSION = env.int("NEBULA_CA_VERSION", default=1)
+NEBULA_CA_VALIDITY_DAYS = env.int("NEBULA_CA_VALIDITY_DAYS", default=3650)
+NEBULA_HOST_VALIDITY_DAYS = env.int("NEBULA_HOST_VALIDITY_DAYS", default=365)
+#: `pki.key` in the config of a host whose device holds its own private key (overridable per host).
+NEBULA_DEVICE_KEY_PATH = env.str("NEBULA_DEVICE_KEY_PATH", default="/etc/nebula/host.key")
+#: Host certificates are renewed when at most this fraction of their lifetime is left.
+NEBULA_RENEW_FRACTION = env.float("NEBULA_RENEW_FRACTION", default=0.2)
+NEBULA_CA_EXPIRY_WARNING_DAYS = env.int("NEBULA_CA_EXPIRY_WARNING_DAYS", default=90)
 
 # --- Secrets at rest -------------------------------------------------------------------------------------
 # Comma-separated list of base64 (urlsafe) 32-byte keys: the first encrypts, all decrypt.

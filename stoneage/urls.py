@@ -12,6 +12,7 @@ api_v1 = [
     path("", include("tenancy.api.urls")),
     path("", include("audit.api.urls")),
     path("", include("credentials.api.urls")),
+    path("", include("credentials.api.nebula_urls")),
 ]
 
 urlpatterns = [

@@ -9,3 +9,4 @@ from credentials.models.nats import (  # noqa: F401
     Operator,
     OperatorSigningKey,
 )
+from credentials.models.nebula import CertificateAuthority, Host, Network, RevokedCertificate  # noqa: F401

@@ -1,0 +1,1 @@
+from credentials.admin import nebula  # noqa: F401

@@ -1,0 +1,143 @@
+"""Serializers of the Nebula API. Private keys are never serialized; a host's generated key only leaves in its
+config, through the audited download."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from credentials.models import CertificateAuthority, Host, Network
+from credentials.services import nebula as svc
+from tenancy.api.base import OrgScopedRelatedField
+
+
+class CertificateAuthoritySerializer(serializers.ModelSerializer):
+    bundle = serializers.CharField(
+        read_only=True, help_text="The CA certificates hosts trust now (two while rotating)."
+    )
+
+    class Meta:
+        model = CertificateAuthority
+        fields = [
+            "id",
+            "name",
+            "version",
+            "fingerprint",
+            "not_before",
+            "not_after",
+            "certificate",
+            "bundle",
+            "rotation_phase",
+            "next_certificate",
+            "previous_certificate",
+            "rotated_at",
+            "created",
+        ]
+        read_only_fields = fields
+
+
+class RotationSerializer(serializers.Serializer):
+    phase = serializers.ChoiceField(choices=svc.RotationPhase.ALL)
+    version = serializers.ChoiceField(
+        choices=CertificateAuthority.Version.choices,
+        required=False,
+        help_text="Certificate version of the next CA (prepare only); defaults to the current one.",
+    )
+
+
+class RotationResultSerializer(serializers.Serializer):
+    phase = serializers.CharField()
+    hosts_resigned = serializers.IntegerField()
+    ca = CertificateAuthoritySerializer()
+
+
+class NetworkSerializer(serializers.ModelSerializer):
+    ca = OrgScopedRelatedField(
+        queryset=CertificateAuthority.objects.all(),
+        required=False,
+        help_text="The organization's CA when omitted; cannot change later.",
+    )
+    host_count = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = Network
+        fields = ["id", "name", "description", "cidr", "ca", "host_count", "created", "updated"]
+        read_only_fields = ["id", "host_count", "created", "updated"]
+        # Uniqueness per CA is checked by the model (the CA may be implicit here).
+        validators = []
+
+
+class HostSerializer(serializers.ModelSerializer):
+    network = OrgScopedRelatedField(queryset=Network.objects.all(), help_text="Cannot change later.")
+    overlay_ip = serializers.IPAddressField(
+        protocol="IPv4", required=False, allow_null=True, help_text="The next free address of the network when omitted."
+    )
+    public_key = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=2000,
+        help_text=(
+            "On create: the device's X25519 public key (`nebula-cert keygen` .pub PEM, base64 or hex); the device "
+            "keeps its private key and the config references `key_path`. Omit it to have a key pair generated "
+            "(delivered in the config). Read: the host's public key, hex."
+        ),
+    )
+    firewall_inbound = serializers.JSONField(required=False, allow_null=True)
+    firewall_outbound = serializers.JSONField(required=False, allow_null=True)
+
+    class Meta:
+        model = Host
+        fields = [
+            "id",
+            "network",
+            "hostname",
+            "overlay_ip",
+            "groups",
+            "is_lighthouse",
+            "is_relay",
+            "public_host_port",
+            "listen_port",
+            "firewall_inbound",
+            "firewall_outbound",
+            "unsafe_networks",
+            "unsafe_routes",
+            "mtu",
+            "tun_device",
+            "validity_days",
+            "key_source",
+            "public_key",
+            "key_path",
+            "certificate",
+            "fingerprint",
+            "issuer_fingerprint",
+            "not_before",
+            "not_after",
+            "active",
+            "created",
+            "updated",
+        ]
+        read_only_fields = [
+            "id",
+            "key_source",
+            "certificate",
+            "fingerprint",
+            "issuer_fingerprint",
+            "not_before",
+            "not_after",
+            "active",
+            "created",
+            "updated",
+        ]
+        # Uniqueness of hostname and address is checked by the model, after the address is allocated.
+        validators = []
+
+    def validate(self, attrs):
+        if self.instance is not None:
+            if "network" in attrs and attrs["network"] != self.instance.network:
+                raise serializers.ValidationError({"network": "A host cannot move to another network."})
+            key = attrs.pop("public_key", None)
+            if key and svc.parse_device_public_key(key).hex() != self.instance.public_key:
+                raise serializers.ValidationError(
+                    {"public_key": "A host keeps its key; delete it and create a new host for a new key."}
+                )
+            attrs.pop("network", None)
+        return attrs

@@ -1,0 +1,27 @@
+"""Thin signal handlers for the Nebula PKI: whichever door a change comes through, the rules follow it."""
+
+from django.db.models.signals import post_save, pre_delete
+from django.dispatch import receiver
+
+from credentials.models import CertificateAuthority, Host, Network
+from credentials.services import nebula as svc
+from tenancy.models import Organization
+
+
+@receiver(post_save, sender=Organization, dispatch_uid="credentials.org_saved_nebula")
+def organization_saved(sender, instance: Organization, created: bool, raw: bool = False, **kwargs):
+    """Every organization has a Nebula CA from the start (no NATS operator needed)."""
+    if raw:
+        return
+    if created or not CertificateAuthority.objects.filter(organization=instance, active=True).exists():
+        svc.ensure_ca(instance)
+
+
+@receiver(pre_delete, sender=Host, dispatch_uid="credentials.nebula_host_deleted")
+def host_deleted(sender, instance: Host, **kwargs):
+    svc.revoke_deleted_host(instance)
+
+
+@receiver(pre_delete, sender=Network, dispatch_uid="credentials.nebula_network_deleted")
+def network_deleted(sender, instance: Network, **kwargs):
+    svc.forget_network_revocations(instance)
