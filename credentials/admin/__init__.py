@@ -1,1 +1,1 @@
-from credentials.admin import nebula  # noqa: F401
+from credentials.admin import nats, nebula  # noqa: F401
