@@ -19,6 +19,10 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from audit import record_credential_read
+from audit.models import Action
+from audit.registry import register
+from audit.services import write_event
 from credentials.codecs import nebulacert as nc
 from credentials.codecs import nebulayaml as ny
 from credentials.models import CertificateAuthority, Host, Network, RevokedCertificate
@@ -436,8 +440,6 @@ def render_config(host: Host, now: datetime | None = None) -> str:
 def download_config(host: Host, *, request=None) -> str:
     """The config a person downloads (admin or API), recorded in the audit log in the same transaction: a
     download that cannot be audited does not happen."""
-    from audit import record_credential_read
-
     if not host.active:
         raise ValidationError({"active": "This host is deactivated; its certificate is revoked."})
     with transaction.atomic():
@@ -492,9 +494,6 @@ def expiring_cas(queryset=None, now: datetime | None = None, days: int | None = 
 
 def warn_expiring_cas(now: datetime | None = None) -> list[CAExpiry]:
     """Record one audit event per expiring CA per day (safe to run from several workers); returns them all."""
-    from audit.models import Action
-    from audit.services import write_event
-
     now = now or _now()
     today: date = timezone.localdate(now)
     expiring = expiring_cas(now=now)
@@ -571,9 +570,9 @@ def rotate_ca(ca: CertificateAuthority, phase: str, *, version: int | None = Non
     if phase not in RotationPhase.ALL:
         raise ValidationError({"phase": f"Use one of {', '.join(RotationPhase.ALL)}."})
     ca = lock_ca(ca)
-    Phase = CertificateAuthority.RotationPhase
+    State = CertificateAuthority.RotationPhase
     if phase == RotationPhase.PREPARE:
-        if ca.rotation_phase != Phase.NONE:
+        if ca.rotation_phase != State.NONE:
             raise ValidationError({"phase": f"A rotation is in progress ({ca.rotation_phase}); complete it first."})
         version = version or ca.version
         if version not in CertificateAuthority.Version.values:
@@ -581,12 +580,12 @@ def rotate_ca(ca: CertificateAuthority, phase: str, *, version: int | None = Non
         cert, key = _mint_ca(ca.name, version)
         ca.next_certificate = cert.to_pem()
         seal(ca, "next_key", nc.ed25519_private_key_to_pem(key))
-        ca.rotation_phase = Phase.PREPARED
+        ca.rotation_phase = State.PREPARED
         ca.save()
         return RotationResult(ca, phase)
 
     if phase == RotationPhase.COMMIT:
-        if ca.rotation_phase == Phase.PREPARED:
+        if ca.rotation_phase == State.PREPARED:
             new = nc.load_certificate(ca.next_certificate)
             key = reveal(ca, "next_key")
             ca.previous_certificate = ca.certificate
@@ -597,11 +596,11 @@ def rotate_ca(ca: CertificateAuthority, phase: str, *, version: int | None = Non
             ca.not_before, ca.not_after = new.not_before_dt, new.not_after_dt
             ca.next_certificate = ""
             seal(ca, "next_key", "")
-            ca.rotation_phase = Phase.COMMITTED
+            ca.rotation_phase = State.COMMITTED
             ca.rotated_at = _now()
             ca.expiry_warned_on = None
             ca.save()
-        elif ca.rotation_phase != Phase.COMMITTED:
+        elif ca.rotation_phase != State.COMMITTED:
             raise ValidationError({"phase": "Prepare a rotation first."})
         stale = _hosts_of(ca).filter(active=True).exclude(issuer_fingerprint=ca.fingerprint)
         count = 0
@@ -610,7 +609,7 @@ def rotate_ca(ca: CertificateAuthority, phase: str, *, version: int | None = Non
             count += 1
         return RotationResult(ca, phase, count)
 
-    if ca.rotation_phase != Phase.COMMITTED:
+    if ca.rotation_phase != State.COMMITTED:
         raise ValidationError({"phase": "Commit the rotation before finishing it."})
     stale = _hosts_of(ca).filter(active=True).exclude(issuer_fingerprint=ca.fingerprint).count()
     if stale:
@@ -618,14 +617,12 @@ def rotate_ca(ca: CertificateAuthority, phase: str, *, version: int | None = Non
             {"phase": f"{stale} active host(s) still have a certificate from the previous CA; commit again."}
         )
     ca.previous_certificate = ""
-    ca.rotation_phase = Phase.NONE
+    ca.rotation_phase = State.NONE
     ca.save()
     return RotationResult(ca, phase)
 
 
 def register_audit() -> None:
     """Every change to the Nebula models is in the audit log (private keys redacted by their field class)."""
-    from audit.registry import register
-
     for model in (CertificateAuthority, Network, Host, RevokedCertificate):
         register(model)

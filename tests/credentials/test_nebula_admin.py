@@ -253,3 +253,17 @@ def test_deleting_a_host_in_the_admin_revokes_it(world, client):
     response = client.post(reverse("admin:credentials_host_delete", args=[host.pk]), {"post": "yes"})
     assert response.status_code == 302
     assert yaml.safe_load(svc.render_config(peer))["pki"]["blocklist"] == [host.fingerprint]
+
+
+def test_add_pages_render_for_managers_only(world, client):
+    make_network(world.org)
+    for role, status in [("owner", 200), ("admin", 200), ("auditor", 403), ("viewer", 403)]:
+        client.force_login(world.user(role))
+        for model in ("host", "network"):
+            response = client.get(reverse(f"admin:credentials_{model}_add"))
+            assert response.status_code == status, (role, model)
+    client.force_login(world.user("owner"))
+    page = client.get(reverse("admin:credentials_host_add")).content.decode()
+    assert "device_public_key" in page and "nebula-cert keygen" in page
+    page = client.get(reverse("admin:credentials_revokedcertificate_changelist"))
+    assert page.status_code == 200

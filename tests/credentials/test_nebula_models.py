@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import RestrictedError
 
 from credentials.codecs import nebulacert as nc
-from credentials.models import CertificateAuthority, Host, Network
+from credentials.models import CertificateAuthority, Host, Network, RevokedCertificate
 from credentials.secrets import reveal
 from credentials.services import nebula as svc
 from tenancy.models import Organization
@@ -126,6 +126,8 @@ def test_deleting_an_organization_removes_its_nebula_rows(world):
     assert not Network.objects.filter(pk=network.pk).exists()
     assert not CertificateAuthority.objects.filter(organization_id=world.org.pk).exists()
     assert not Host.objects.filter(network_id=network.pk).exists()
+    # The deleted hosts' revocations went with their network (no rows left pointing at it).
+    assert not RevokedCertificate.objects.filter(network_id=network.pk).exists()
 
 
 # --- Hosts --------------------------------------------------------------------------------------------------------

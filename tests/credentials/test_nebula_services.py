@@ -428,3 +428,11 @@ def test_an_expired_ca_issues_nothing(world):
     with pytest.raises(ValidationError) as exc:
         make_host(network)
     assert "The certificate authority has expired" in str(exc.value)
+
+
+def test_beat_runs_registered_nebula_tasks(settings):
+    from stoneage.celery import app
+
+    app.loader.import_default_modules()
+    for entry in ("nebula-renew-hosts", "nebula-ca-expiry"):
+        assert settings.CELERY_BEAT_SCHEDULE[entry]["task"] in app.tasks
