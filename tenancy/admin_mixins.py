@@ -23,9 +23,7 @@ def roles_by_organization(request) -> dict[int, str]:
             cached = {}
         else:
             cached = dict(
-                Membership.objects.filter(user=user, organization__active=True).values_list(
-                    "organization_id", "role"
-                )
+                Membership.objects.filter(user=user, organization__active=True).values_list("organization_id", "role")
             )
         request._stoneage_roles = cached
     return cached
@@ -76,7 +74,9 @@ class OrgScopedAdminMixin:
         return Organization.objects.filter(pk__in=ids)
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        if db_field.related_model is Organization:
+        if "queryset" in kwargs:
+            pass  # the subclass narrowed it already
+        elif db_field.related_model is Organization:
             kwargs["queryset"] = self.writable_organizations(request)
         elif hasattr(db_field.related_model.objects, "for_user") and not request.user.is_superuser:
             kwargs["queryset"] = db_field.related_model.objects.for_user(request.user)
