@@ -132,7 +132,8 @@ def prune(older_than: timedelta, *, now: datetime | None = None, using: str | No
     reports = []
     for chain in chains(using=db):
         with transaction.atomic(using=db):
-            services.lock_head(chain, db)
+            if services.lock_head(chain, db) is None:
+                raise PruneRefused(ChainBreak(chain, "has events but no head record"))
             events = AuditEvent.objects.using(db).filter(chain=chain)
             # Only a prefix of the chain goes: everything before the first event that is still young.
             keep_from = (

@@ -16,6 +16,7 @@ import uuid
 from functools import lru_cache
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 from audit import services
 from audit.context import AuditContext, activate, current, deactivate
@@ -34,6 +35,10 @@ class AuditContextMiddleware:
 
     def __init__(self, get_response):
         self.get_response = get_response
+        try:
+            _trusted_networks(tuple(settings.AUDIT_TRUSTED_PROXIES))
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"AUDIT_TRUSTED_PROXIES: {exc}") from exc
 
     def __call__(self, request):
         context = context_from_request(request)
@@ -75,7 +80,7 @@ def context_from_request(request) -> AuditContext:
     return AuditContext(
         request_id=incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex,
         ip=client_ip(request),
-        user_agent=_clean(request.headers.get("User-Agent", ""))[:300],
+        user_agent=services.clean_text(request.headers.get("User-Agent", ""))[:300],
         request=request,
     )
 
@@ -95,7 +100,7 @@ def client_ip(request) -> str | None:
 
 def _parse_ip(value: str):
     try:
-        return ipaddress.ip_address(value.strip())
+        return ipaddress.ip_address(value.strip().split("%", 1)[0])  # without an IPv6 zone
     except ValueError:
         return None
 
@@ -107,10 +112,6 @@ def _trusted(address) -> bool:
 @lru_cache(maxsize=8)
 def _trusted_networks(proxies: tuple[str, ...]):
     return tuple(ipaddress.ip_network(proxy, strict=False) for proxy in proxies)
-
-
-def _clean(text: str) -> str:
-    return text.replace("\x00", "")
 
 
 def _organization_from_path(request) -> int | None:

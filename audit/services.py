@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django.core.exceptions import FieldDoesNotExist, ObjectDoesNotExist
-from django.db import models, router, transaction
+from django.db import connections, models, router, transaction
 from django.utils import timezone
 
 from audit import registry
@@ -73,8 +73,8 @@ def write_event(
         organization_slug = _organization_slug(organization_id, obj)
     chain = chain or chain_for(organization_id)
     db = using or router.db_for_write(AuditEvent)
-    with transaction.atomic(using=db):
-        head = lock_head(chain, db)
+    with transaction.atomic(using=db, savepoint=False):  # joins the change's transaction, if any
+        sequence, prev_hash = _claim_next(chain, db)
         event = AuditEvent(
             timestamp=timezone.now(),
             organization_id=organization_id,
@@ -93,23 +93,49 @@ def write_event(
             changed_fields=list(changed_fields),
             extra=json_safe(dict(extra or {})),
             chain=chain,
-            sequence=head.sequence + 1,
-            prev_hash=head.hash,
+            sequence=sequence,
+            prev_hash=prev_hash,
         )
         event.hash = event_hash(event.prev_hash, event)
         event.save(using=db)
-        AuditChainHead.objects.using(db).filter(chain=chain).update(sequence=event.sequence, hash=event.hash)
+        with connections[db].cursor() as cursor:
+            cursor.execute(f"UPDATE {_heads(db)} SET hash = %s WHERE chain = %s", [event.hash, chain])  # noqa: S608
     return event
 
 
-def lock_head(chain: str, db: str) -> AuditChainHead:
-    # Every writer of a chain takes this row lock, so concurrent writers queue instead of forking the chain.
-    heads = AuditChainHead.objects.using(db).select_for_update()
-    head = heads.filter(chain=chain).first()
-    if head is None:
+# The hot path of every audited write, written out in SQL: it runs once per event.
+
+
+def _heads(db: str) -> str:
+    return connections[db].ops.quote_name(AuditChainHead._meta.db_table)
+
+
+def _claim_next(chain: str, db: str) -> tuple[int, str]:
+    """Take the next position in `chain`: (sequence, hash of the event before it).
+
+    Moving the head first takes its row lock (the database's write lock on SQLite) until the transaction
+    ends, so concurrent writers of one chain queue here instead of forking it.
+    """
+    with connections[db].cursor() as cursor:  # UPDATE ... RETURNING: PostgreSQL, SQLite >= 3.35
+        cursor.execute(
+            f"UPDATE {_heads(db)} SET sequence = sequence + 1 WHERE chain = %s RETURNING sequence, hash",  # noqa: S608
+            [chain],
+        )
+        row = cursor.fetchone()
+    if row is None:  # the chain's first event
         AuditChainHead.objects.using(db).bulk_create([AuditChainHead(chain=chain)], ignore_conflicts=True)
-        head = heads.get(chain=chain)
-    return head
+        return _claim_next(chain, db)
+    return row[0], row[1]
+
+
+def lock_head(chain: str, db: str) -> AuditChainHead | None:
+    """Hold `chain` still (for retention) until the transaction ends."""
+    return AuditChainHead.objects.using(db).select_for_update().filter(chain=chain).first()
+
+
+def clean_text(text: str) -> str:
+    """Text from a request, without the NUL characters PostgreSQL refuses to store."""
+    return text.replace("\x00", "")
 
 
 def _context_for(request) -> AuditContext:
@@ -283,12 +309,15 @@ def record_logout(*, request, user) -> AuditEvent | None:
 
 
 def record_login_failed(*, request, username: str) -> AuditEvent | None:
-    return write_event(Action.LOGIN_FAILED, actor_name=ANONYMOUS, extra={"username": username[:150]}, request=request)
+    return write_event(
+        Action.LOGIN_FAILED, actor_name=ANONYMOUS, extra={"username": clean_text(username)[:150]}, request=request
+    )
 
 
 def record_token_rejected(*, request, prefix: str, reason: str) -> AuditEvent | None:
     from tenancy.models import ApiToken
 
+    prefix = clean_text(prefix)[:16]
     token = ApiToken.objects.filter(prefix=prefix).select_related("organization").first() if prefix else None
     return write_event(
         Action.TOKEN_REJECTED,
@@ -307,7 +336,7 @@ def record_api_request(*, request, status: int, duration_ms: float, organization
         organization_id=organization_id,
         extra={
             "method": request.method,
-            "path": request.path[:500],
+            "path": clean_text(request.path)[:500],
             "status": status,
             "duration_ms": round(duration_ms, 1),
         },
