@@ -7,9 +7,9 @@ Celery task or one management command, threads and asyncio tasks included, witho
   a user that Django REST framework authenticates inside the view (API token, forced authentication in
   tests) is the actor of every change the view makes.
 - Celery tasks run in the context of the request that queued them (see `audit.signals`).
-- Management commands run as `system:<command>` unless a context is already open (see `audit.apps`).
+- Management commands run as `system:<command>` unless a context is already open (see `audit.signals`).
 - `audit_context(...)` opens a context explicitly; `set_actor` / `set_organization` refine the current one.
-- `disabled()` turns model-change capture off for its block: for benchmarks and data migrations only.
+- `disabled()` turns the audit log off for its block: for benchmarks and data migrations only.
 """
 
 from __future__ import annotations
@@ -68,7 +68,8 @@ class AuditContext:
         return cls(**{key: value for key, value in headers.items() if key in names})
 
 
-_current: ContextVar[AuditContext] = ContextVar("stoneage_audit_context", default=AuditContext())  # noqa: B039
+_BLANK = AuditContext()  # frozen, so one instance serves as everyone's default
+_current: ContextVar[AuditContext] = ContextVar("stoneage_audit_context", default=_BLANK)
 _disabled: ContextVar[bool] = ContextVar("stoneage_audit_disabled", default=False)
 
 
@@ -86,10 +87,9 @@ def deactivate(token: Token) -> None:
 
 
 @contextmanager
-def audit_context(*, inherit: bool = False, **values: Any) -> Iterator[AuditContext]:
-    """Run a block in a new context (`inherit=True` starts from the current one instead of a blank one)."""
-    base = current() if inherit else AuditContext()
-    token = _current.set(dataclasses.replace(base, **values))
+def audit_context(**values: Any) -> Iterator[AuditContext]:
+    """Run a block in a context of its own, e.g. `audit_context(actor_name="system:importer")`."""
+    token = _current.set(dataclasses.replace(_BLANK, **values))
     try:
         yield _current.get()
     finally:
@@ -115,8 +115,8 @@ def is_enabled() -> bool:
 
 @contextmanager
 def disabled() -> Iterator[None]:
-    """Turn audit capture off for the block. For benchmarks and data migrations only: changes made inside
-    leave no trace in the audit log."""
+    """Write no audit events in the block. For benchmarks and data migrations only: what happens inside
+    leaves no trace in the audit log."""
     token = _disabled.set(True)
     try:
         yield

@@ -3,7 +3,7 @@
 Public entry points for other apps:
 
 - `record_credential_read(obj=..., kind=...)`: call wherever a `.creds` file, a seed or a Nebula config is
-  handed out (admin action or API), after the permission check.
+  handed out (admin action or API), after the permission check and in the download's transaction.
 - `record_bulk(action, objects, changes=...)`: call next to a `QuerySet.update()`, `bulk_create()` or
   `bulk_update()` of a registered model, in the same transaction; these send no model signals.
 
@@ -12,7 +12,6 @@ Everything else (model changes, logins, API requests, token failures) is capture
 
 from __future__ import annotations
 
-import logging
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -26,8 +25,6 @@ from audit.context import ANONYMOUS, AuditContext, current, is_enabled
 from audit.hashing import event_hash, json_safe
 from audit.models import Action, AuditChainHead, AuditEvent, chain_for
 from tenancy.scoping import org_lookup_for, organization_id_of
-
-logger = logging.getLogger(__name__)
 
 BULK_ACTIONS = {"create": Action.BULK_CREATE, "update": Action.BULK_UPDATE, "delete": Action.BULK_DELETE}
 
@@ -287,7 +284,7 @@ def record_credential_read(
     """Record that a credential was handed out: a `.creds` file, a seed, a Nebula config.
 
     Call it where the download is served, after the permission check. `kind` names what was read
-    (e.g. "creds", "seed", "nebula_config"); `detail` adds context, never the secret itself.
+    (e.g. "nats.creds", "nebula.config"); `detail` adds context, never the secret itself.
     """
     return write_event(
         Action.CREDENTIAL_READ,
