@@ -183,24 +183,7 @@ class HostAdminForm(forms.ModelForm):
 
     class Meta:
         model = Host
-        fields = [
-            "network",
-            "hostname",
-            "overlay_ip",
-            "groups",
-            "is_lighthouse",
-            "is_relay",
-            "public_host_port",
-            "listen_port",
-            "firewall_inbound",
-            "firewall_outbound",
-            "unsafe_networks",
-            "unsafe_routes",
-            "mtu",
-            "tun_device",
-            "validity_days",
-            "key_path",
-        ]
+        fields = ["network", *svc.UPDATABLE_FIELDS]
 
     def clean_device_public_key(self):
         value = self.cleaned_data.get("device_public_key", "").strip()
