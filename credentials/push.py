@@ -13,10 +13,13 @@ import base64
 import contextlib
 import json
 import logging
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import nats
 from django.conf import settings
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -148,13 +151,25 @@ async def _send_all(jobs: list[Job], credentials: tuple[str, str], url: str, tim
             await nc.close()
 
 
+def run_async(make_coroutine: Callable[[], Coroutine]):
+    """`asyncio.run` for synchronous callers, including one whose thread already runs an event loop (an ASGI
+    server's, a notebook's, Playwright's sync API): there the coroutine runs on a loop in a helper thread."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(make_coroutine())
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="nats-push") as pool:
+        return pool.submit(lambda: asyncio.run(make_coroutine())).result()
+
+
 def send_jobs(jobs: list[Job]) -> list[str | Exception]:
     """Send jobs over one connection; a connection failure fails every job with the same error."""
     if not jobs:
         return []
     try:
         credentials = svc.system_push_credentials()
-        return asyncio.run(_send_all(jobs, credentials, settings.NATS_URL, settings.NATS_REQUEST_TIMEOUT))
+        url, timeout = settings.NATS_URL, settings.NATS_REQUEST_TIMEOUT
+        return run_async(lambda: _send_all(jobs, credentials, url, timeout))
     except Exception as exc:
         error = PushError(f"cannot reach NATS at {settings.NATS_URL}: {exc or type(exc).__name__}")
         return [error] * len(jobs)
@@ -186,8 +201,9 @@ def push(accounts: list[Account], tombstones: list[AccountTombstone] = ()) -> Pu
     jobs = [job_for(a) for a in accounts] + [tombstone_job(t) for t in tombstones]
     for _ in range(MAX_CATCH_UP_ROUNDS):
         outcomes = send_jobs(jobs)
-        for job, outcome in zip(jobs, outcomes, strict=True):
-            _record(job, outcome, report)
+        with transaction.atomic():  # one commit for the whole run, not one per account (1,000s on reconcile)
+            for job, outcome in zip(jobs, outcomes, strict=True):
+                _record(job, outcome, report)
         pushed_ids = {
             job.account_id: job.revision
             for job, outcome in zip(jobs, outcomes, strict=True)
@@ -214,7 +230,8 @@ def backlog() -> dict[str, int]:
 
 
 def check_nats() -> dict:
-    """Readiness: NATS answers a system-account connection; reports the push backlog."""
+    """Readiness: NATS answers a system-account connection. The push backlog is reported either way: it is
+    what grows while NATS is unreachable."""
 
     credentials = svc.system_push_credentials(ttl=30)
 
@@ -225,5 +242,9 @@ def check_nats() -> dict:
         finally:
             await nc.close()
 
-    asyncio.run(ping())
-    return {"ok": True, "url": settings.NATS_URL, **backlog()}
+    report = {"url": settings.NATS_URL, **backlog()}
+    try:
+        run_async(ping)
+    except Exception as exc:
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}", **report}
+    return {"ok": True, **report}

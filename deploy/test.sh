@@ -5,6 +5,7 @@ source "$(dirname "$0")/common.sh"
 ensure_venv "test,dev"
 missing=()
 command -v nebula-cert >/dev/null || missing+=(nebula)
+command -v redis-server >/dev/null || missing+=(redis-server)  # the integration tests run private ones
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 [ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
 export PATH="$VENV/bin:$PATH"

@@ -81,9 +81,9 @@ def celery_beat(worker_env, tmp_path, celery_worker):
 
 
 @pytest.fixture
-def nats_server(transactional_db, settings, tmp_path, nats_ports):
+def nats_server(transactional_db, settings, tmp_path, nats_ports, broker):
     """Bootstrap the operator, export the config, run nats-server from it and reconcile (the deploy sequence);
-    stopped at teardown."""
+    stopped at teardown. Pushes queued meanwhile go to this session's private broker."""
     from credentials.services import nats as svc
 
     svc.bootstrap()

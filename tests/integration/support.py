@@ -234,8 +234,7 @@ def use_broker(url: str):
     from stoneage.celery import app
 
     def reset() -> None:
-        if app._pool is not None:
-            app._pool.force_close_all()
+        # Forget, don't close: kombu's pools are global, keyed by URL, and a closed one stays closed.
         app._pool = None
         app.amqp._producer_pool = None
 

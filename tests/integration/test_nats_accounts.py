@@ -1,6 +1,7 @@
 """An organization created through the API becomes a live NATS account whose users' permissions hold, and whose
 traffic no other organization sees."""
 
+import json
 import time
 
 import pytest
@@ -95,3 +96,12 @@ def test_another_organization_on_the_same_subject_receives_nothing(two_live_orgs
     time.sleep(0.2)
     globex_console.flush()
     assert globex_seen.messages == []
+
+
+def test_the_account_has_jetstream_with_its_limits(two_live_orgs, connect):
+    acme, _ = two_live_orgs
+    reader = connect(svc.user_creds(acme.users.get(name=svc.PLATFORM_SERVICE_USER)))
+    info = json.loads(reader.request("$JS.API.INFO").data)
+    assert "error" not in info, info
+    assert info["limits"]["max_memory"] == acme.max_jetstream_memory
+    assert info["limits"]["max_storage"] == acme.max_jetstream_disk
