@@ -125,6 +125,8 @@ async def system_connection(credentials: tuple[str, str], url: str, timeout: flo
             timeout,
         )
     except TimeoutError as exc:
+        with contextlib.suppress(Exception):
+            await nc.close()
         raise PushError(f"no answer from NATS at {url} within {timeout}s") from exc
     except nats.errors.NoServersError as exc:
         cause = errors[-1] if errors else exc

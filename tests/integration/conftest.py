@@ -44,9 +44,11 @@ def broker(integration_dir):
     directory = integration_dir / "broker"
     directory.mkdir()
     redis = RedisServer(directory).start()
-    with use_broker(redis.url):
-        yield redis
-    redis.stop()
+    try:
+        with use_broker(redis.url):
+            yield redis
+    finally:
+        redis.stop()
 
 
 @pytest.fixture(scope="session")
@@ -66,18 +68,21 @@ def worker_env(django_db_setup, broker, nats_ports) -> dict:
 @pytest.fixture(scope="session")
 def celery_worker(worker_env, integration_dir):
     worker = CeleryProcess("worker", integration_dir, worker_env, "--pool", "prefork", "--concurrency", "2")
-    worker.start()
     live.WORKER_LOGS.append(worker.log)
-    yield worker
-    worker.stop()
+    try:
+        yield worker.start()
+    finally:
+        worker.stop()
 
 
 @pytest.fixture
 def celery_beat(worker_env, tmp_path, celery_worker):
     """`celery beat` with `push_pending` every second (NATS_PUSH_PENDING_INTERVAL=1)."""
-    beat = CeleryProcess("beat", tmp_path, worker_env).start()
-    yield beat
-    beat.stop()
+    beat = CeleryProcess("beat", tmp_path, worker_env)
+    try:
+        yield beat.start()
+    finally:
+        beat.stop()
 
 
 @pytest.fixture
@@ -89,12 +94,15 @@ def nats_server(transactional_db, settings, tmp_path, nats_ports, broker):
     svc.bootstrap()
     directory = tmp_path / "nats"
     call_command("nats_export", output=str(directory), stdout=io.StringIO(), **nats_ports)
-    server = NatsServer(directory, nats_ports["port"]).start()
-    settings.NATS_URL = server.url
-    # SYS was queued for a push at bootstrap, before any server ran; don't leave it to that task's retries.
-    call_command("nats_reconcile", stdout=io.StringIO())
-    yield server
-    server.stop()
+    server = NatsServer(directory, nats_ports["port"])
+    try:
+        server.start()
+        settings.NATS_URL = server.url
+        # SYS was queued for a push at bootstrap, before any server ran; don't leave it to that task's retries.
+        call_command("nats_reconcile", stdout=io.StringIO())
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -94,18 +94,22 @@ def test_nats_down_while_orgs_are_created_and_users_revoked(api, celery_worker, 
 @pytest.fixture
 def own_broker(tmp_path, worker_env, nats_server):
     """A broker this test may stop, with its own worker and beat (`push_pending` every second)."""
-    redis = RedisServer(tmp_path).start()
+    redis = RedisServer(tmp_path)
     env = {**worker_env, "REDIS_URL": redis.url, "CELERY_BROKER_URL": redis.url}
-    worker = CeleryProcess("worker", tmp_path, env, "--pool", "solo").start()
-    beat = CeleryProcess("beat", tmp_path, env).start()
+    worker = CeleryProcess("worker", tmp_path, env, "--pool", "solo")
+    beat = CeleryProcess("beat", tmp_path, env)
     live.WORKER_LOGS.extend([worker.log, beat.log])
-    with use_broker(redis.url):
-        yield redis
-    live.WORKER_LOGS.remove(worker.log)
-    live.WORKER_LOGS.remove(beat.log)
-    beat.stop()
-    worker.stop()
-    redis.stop()
+    try:
+        redis.start()
+        worker.start()
+        beat.start()
+        with use_broker(redis.url):
+            yield redis
+    finally:
+        for process in (beat, worker, redis):
+            process.stop()
+        live.WORKER_LOGS.remove(worker.log)
+        live.WORKER_LOGS.remove(beat.log)
 
 
 def test_broker_down_during_writes_then_the_beat_catches_up(api, own_broker, connect, caplog):
@@ -118,6 +122,9 @@ def test_broker_down_during_writes_then_the_beat_catches_up(api, own_broker, con
 
     own_broker.stop()
     with caplog.at_level(logging.WARNING, logger="credentials.services.nats"):
+        started = time.monotonic()
+        svc.queue_push(acme.pk)  # what every change does after commit: gives up at once, raises nothing
+        assert time.monotonic() - started < 0.5
         for i in range(3):
             create_org(api, f"new-{i}")
         for user in users:
