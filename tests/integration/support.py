@@ -11,7 +11,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -82,10 +81,6 @@ class Process:
             self.proc = subprocess.Popen(
                 args, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT, start_new_session=True
             )
-
-    @property
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
 
     def check_alive(self) -> None:
         if self.proc is not None and self.proc.poll() is not None:
@@ -248,10 +243,6 @@ def use_broker(url: str):
         reset()
 
 
-def temp_dir(prefix: str) -> Path:
-    return Path(tempfile.mkdtemp(prefix=prefix))
-
-
 # --- nats-py from synchronous code ------------------------------------------------------------------------------
 
 
@@ -353,4 +344,3 @@ class Client:
     def close(self) -> None:
         if self.nc is not None and not self.nc.is_closed:
             self.loop.run(self.nc.close())
-
