@@ -28,6 +28,7 @@ import base64
 import io
 import os
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -261,6 +262,7 @@ def main() -> int:
                 process.stop()
         loop.close()
         connection.creation.destroy_test_db(database, verbosity=0)
+        shutil.rmtree(work, ignore_errors=True)
     return 0
 
 
