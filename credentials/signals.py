@@ -1,5 +1,6 @@
 """Thin signal handlers: whichever door a change comes through, the NATS trust chain follows it."""
 
+from django.conf import settings
 from django.db.models.signals import post_save, pre_delete
 from django.dispatch import receiver
 
@@ -43,4 +44,14 @@ def membership_deleted(sender, instance, **kwargs):
     """A person who leaves keeps no working NATS credentials."""
     user = NatsUser.objects.filter(membership=instance, active=True).first()
     if user is not None:
+        svc.deactivate_user(user)
+
+
+@receiver(post_save, sender=settings.AUTH_USER_MODEL, dispatch_uid="credentials.person_saved")
+def person_saved(sender, instance, created: bool, raw: bool = False, update_fields=None, **kwargs):
+    """A person who can no longer sign in keeps no working NATS credentials either (reactivating the person
+    does not reissue them: an owner or admin reactivates the NATS user)."""
+    if raw or created or instance.is_active or (update_fields is not None and "is_active" not in update_fields):
+        return
+    for user in NatsUser.objects.filter(membership__user=instance, active=True):
         svc.deactivate_user(user)

@@ -1205,7 +1205,7 @@ def parse_creds(text: str | bytes) -> tuple[str, str]:
 class MintedUser:
     keypair: KeyPair
     jwt: str
-    creds: str
+    creds: str = field(repr=False)  # holds the seed
 
     @property
     def public_key(self) -> str:

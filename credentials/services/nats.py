@@ -286,7 +286,7 @@ def remove_signing_key(account: Account, public_key: str) -> int:
         raise ValidationError({"public_key": "This account has no such signing key."})
     if keys.count() == 1:
         raise ValidationError({"public_key": "An account keeps at least one signing key; add another first."})
-    affected = list(NatsUser.objects.filter(account=account, signing_key=key, active=True))
+    affected = list(NatsUser.objects.select_for_update().filter(account=account, signing_key=key, active=True))
     key.delete()
     for user in affected:
         issue_user_jwt(user, account=account)
@@ -301,7 +301,7 @@ def rotate_signing_keys(account: Account) -> int:
     old = list(account.signing_keys.values_list("pk", flat=True))
     _add_signing_key(AccountSigningKey, nj.ACCOUNT, account=account)
     AccountSigningKey.objects.filter(pk__in=old).delete()
-    users = list(NatsUser.objects.filter(account=account, active=True))
+    users = list(NatsUser.objects.select_for_update().filter(account=account, active=True))
     for user in users:
         issue_user_jwt(user, account=account)
     sign_account(account)
@@ -404,6 +404,60 @@ def issue_user_jwt(user: NatsUser, *, account: Account | None = None, save: bool
     return user
 
 
+def _lock_user(user: NatsUser) -> Account:
+    """Lock the user's account, then the user row (always in this order, like the account-wide actions), and
+    reload `user` in place: a change decides on the current row, never on a stale copy (a deactivation that
+    committed meanwhile stays in force). Returns the locked account."""
+    account = lock_account(user.account_id)
+    NatsUser.objects.select_for_update().filter(pk=user.pk).exists()
+    user.refresh_from_db()
+    return account
+
+
+def _permission_narrowed(old: dict, new: dict) -> bool:
+    old_deny, new_deny = set(old.get("deny", [])), set(new.get("deny", []))
+    if EVERYTHING in old_deny:
+        return False  # the old JWT granted nothing here
+    if new_deny - old_deny:
+        return True
+    old_allow, new_allow = old.get("allow"), new.get("allow")
+    if new_allow is None:
+        return False  # no allow list: everything but the deny list
+    return old_allow is None or bool(set(old_allow) - set(new_allow))
+
+
+def _limit_value(value) -> float:
+    value = int(value or 0)
+    return float("inf") if value < 0 else value
+
+
+#: Keys of a user JWT's `nats` section compared one by one by `grants_less`.
+_COMPARED_USER_CLAIMS = {"pub", "sub", "resp", "subs", "data", "payload", "bearer_token", "type", "version"}
+
+
+def grants_less(old_jwt: str, new: nj.UserClaims) -> bool:
+    """Whether a JWT with the `new` claims grants anything less than `old_jwt` (fewer subjects, a new deny,
+    lower limits, an expiry, no longer a bearer token). A JWT is valid until it expires or its key is revoked,
+    so reissuing alone would leave the holder of the old one what was just taken away."""
+    if not old_jwt:
+        return False
+    previous = nj.decode(old_jwt, verify=False)
+    old, fresh = previous.get("nats") or {}, new.nats_json()
+    old_exp, new_exp = int(previous.get("exp") or 0), int(new.expires or 0)
+    if new_exp and (not old_exp or new_exp < old_exp):
+        return True
+    if old.get("bearer_token") and not fresh.get("bearer_token"):
+        return True
+    if any(_permission_narrowed(old.get(d) or {}, fresh.get(d) or {}) for d in ("pub", "sub")):
+        return True
+    if old.get("resp") is not None and old.get("resp") != fresh.get("resp"):
+        return True
+    if any(_limit_value(fresh.get(n)) < _limit_value(old.get(n)) for n in ("subs", "data", "payload")):
+        return True
+    other = (set(old) | set(fresh)) - _COMPARED_USER_CLAIMS - {"issuer_account"}
+    return any(old.get(name) != fresh.get(name) for name in other)
+
+
 def _new_user_key(user: NatsUser) -> None:
     kp = nj.create_user()
     user.public_key = kp.public_key
@@ -420,28 +474,46 @@ def create_user(*, account: Account, name: str, **fields) -> NatsUser:
 
 @transaction.atomic
 def update_user(user: NatsUser, **changes) -> NatsUser:
+    """Change a user and reissue its JWT. If the new JWT grants less, the earlier JWTs are revoked; if a
+    person's user moves to another membership (or none), it gets a new key pair and the old key is revoked:
+    the previous person still holds its seed."""
+    account = _lock_user(user)
+    old_jwt, old_key, old_membership = user.jwt, user.public_key, user.membership_id
     for name, value in changes.items():
         setattr(user, name, value)
     user.full_clean(exclude=["seed", "jwt", "signing_key"])
+    if old_membership is not None and user.membership_id != old_membership:
+        account = revoke_keys(account, [old_key])
+        _new_user_key(user)
+        if not user.active:
+            user.jwt, user.jwt_iat, user.signing_key = "", 0, None
+            user.save()
+            return user
+        return issue_user_jwt(user, account=account)
     if not user.active:
         user.save()
         return user
-    return issue_user_jwt(user)
+    if grants_less(old_jwt, user_claims(user, user.public_key, account)):
+        account = revoke_keys(account, [user.public_key])
+    return issue_user_jwt(user, account=account)
 
 
+@transaction.atomic
 def regenerate_user(user: NatsUser) -> NatsUser:
     """A new JWT for the same key (the old JWT stays valid until it expires)."""
+    account = _lock_user(user)
     if not user.active:
         raise ValidationError({"active": "Reactivate the user before issuing new credentials."})
-    return issue_user_jwt(user)
+    return issue_user_jwt(user, account=account)
 
 
 @transaction.atomic
 def revoke_user(user: NatsUser) -> NatsUser:
     """Credentials leaked, the user stays: the old key is revoked and a new key pair is issued."""
+    _lock_user(user)
     if not user.active:
         raise ValidationError({"active": "Reactivate the user before issuing new credentials."})
-    account = revoke_keys(user.account, [user.public_key])
+    account = revoke_keys(user.account_id, [user.public_key])
     _new_user_key(user)
     return issue_user_jwt(user, account=account)
 
@@ -449,7 +521,10 @@ def revoke_user(user: NatsUser) -> NatsUser:
 @transaction.atomic
 def deactivate_user(user: NatsUser) -> NatsUser:
     """Revoke the current key and issue nothing; connected clients are dropped once the account is pushed."""
-    revoke_keys(user.account, [user.public_key])
+    _lock_user(user)
+    if not user.active:
+        return user
+    revoke_keys(user.account_id, [user.public_key])
     user.active = False
     user.save(update_fields=["active", "updated"])
     return user
@@ -457,8 +532,9 @@ def deactivate_user(user: NatsUser) -> NatsUser:
 
 @transaction.atomic
 def reactivate_user(user: NatsUser) -> NatsUser:
+    account = _lock_user(user)
     user.active = True
-    return issue_user_jwt(user)
+    return issue_user_jwt(user, account=account)
 
 
 def revoke_deleted_user(user: NatsUser) -> None:
@@ -469,10 +545,22 @@ def revoke_deleted_user(user: NatsUser) -> None:
 
 @transaction.atomic
 def reissue_role_users(role: NatsRole) -> int:
-    users = list(NatsUser.objects.filter(role=role, active=True).select_related("account"))
-    for user in users:
-        issue_user_jwt(user)
-    return len(users)
+    """Reissue the JWTs of the role's active users; the earlier JWTs of those whose grants shrank are revoked
+    (one account change for all of them)."""
+    count = 0
+    account_ids = NatsUser.objects.filter(role=role, active=True).values_list("account_id", flat=True)
+    for account_id in sorted(set(account_ids)):
+        account = lock_account(account_id)
+        users = list(NatsUser.objects.select_for_update().filter(role=role, active=True, account_id=account_id))
+        for user in users:
+            user.role = role
+        narrowed = [u.public_key for u in users if grants_less(u.jwt, user_claims(u, u.public_key, account))]
+        if narrowed:
+            account = revoke_keys(account, narrowed)
+        for user in users:
+            issue_user_jwt(user, account=account)
+        count += len(users)
+    return count
 
 
 def user_creds(user: NatsUser) -> str:
