@@ -3,7 +3,7 @@
 from django.db.models.signals import post_save, pre_delete
 from django.dispatch import receiver
 
-from credentials.models import CertificateAuthority, Host, Network
+from credentials.models import CertificateAuthority, Host
 from credentials.services import nebula as svc
 from tenancy.models import Organization
 
@@ -22,6 +22,6 @@ def host_deleted(sender, instance: Host, **kwargs):
     svc.revoke_deleted_host(instance)
 
 
-@receiver(pre_delete, sender=Network, dispatch_uid="credentials.nebula_network_deleted")
-def network_deleted(sender, instance: Network, **kwargs):
-    svc.forget_network_revocations(instance)
+@receiver(pre_delete, sender=CertificateAuthority, dispatch_uid="credentials.nebula_ca_deleted")
+def ca_deleted(sender, instance: CertificateAuthority, **kwargs):
+    svc.forget_ca_revocations(instance)

@@ -370,7 +370,9 @@ class Host(models.Model):
 class RevokedCertificate(models.Model):
     """A withdrawn host certificate: on the blocklist of every host of the CA until it expires.
 
-    Deleting a host keeps its row (the certificate stays valid until it expires, so it must stay blocked).
+    The row belongs to the CA that signed the certificate, not to the host's network: deleting the host or
+    its network keeps it (the certificate stays valid for the CA's other networks until it expires, so it
+    must stay blocked). It goes only with the CA, i.e. with the organization.
     """
 
     class Reason(models.TextChoices):
@@ -378,9 +380,17 @@ class RevokedCertificate(models.Model):
         DELETED = "deleted", "Host deleted"
         SUPERSEDED = "superseded", "Re-issued with a different identity"
 
-    org_lookup = "network__organization"
+    org_lookup = "ca__organization"
 
-    network = models.ForeignKey(Network, on_delete=models.CASCADE, related_name="revocations")
+    ca = models.ForeignKey(CertificateAuthority, on_delete=models.CASCADE, related_name="revocations")
+    network = models.ForeignKey(
+        Network,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="revocations",
+        help_text="The network the host was in (empty once that network is deleted).",
+    )
     fingerprint = models.CharField(max_length=64)
     not_after = models.DateTimeField(help_text="When the certificate expires; it leaves the blocklist then.")
     host_name = models.CharField(max_length=100)
@@ -393,7 +403,7 @@ class RevokedCertificate(models.Model):
         ordering = ["-revoked_at"]
         verbose_name = "revoked Nebula certificate"
         constraints = [
-            models.UniqueConstraint(fields=["network", "fingerprint"], name="nebula_revoked_unique_fingerprint")
+            models.UniqueConstraint(fields=["ca", "fingerprint"], name="nebula_revoked_unique_ca_fingerprint")
         ]
 
     def __str__(self) -> str:

@@ -151,13 +151,13 @@ def delete_network(network: Network) -> None:
     network.delete()
 
 
-def forget_network_revocations(network: Network) -> None:
-    """Called before a network row is deleted (whichever door): its blocklist goes with it.
+def forget_ca_revocations(ca: CertificateAuthority) -> None:
+    """Called before a CA row is deleted (only with its organization): its blocklist goes with it.
 
-    Rows written in the same delete by the hosts' pre_delete handler (an organization being deleted) are
-    removed here too, before the network row disappears.
+    Rows written in the same delete by the hosts' pre_delete handler are removed here too, before the CA row
+    disappears. A network's deletion keeps its rows: the CA's other networks still need them.
     """
-    RevokedCertificate.objects.filter(network=network).delete()
+    RevokedCertificate.objects.filter(ca=ca).delete()
 
 
 # --- Hosts: keys, addresses, certificates ----------------------------------------------------------------------
@@ -201,7 +201,7 @@ def issue_certificate(
     not_after = min(now + timedelta(days=host.validity_days), ca_cert.not_after_dt)
     if not_after <= now:
         raise ValidationError({"detail": "The certificate authority has expired; rotate it before issuing."})
-    revoked = RevokedCertificate.objects.filter(network__ca=ca)
+    revoked = RevokedCertificate.objects.filter(ca=ca)
     while True:
         try:
             cert = nc.sign_host(
@@ -237,9 +237,14 @@ def _revoke(host: Host, reason: str, now: datetime | None = None) -> RevokedCert
     if not host.fingerprint or host.not_after is None or host.not_after <= (now or _now()):
         return None
     revocation, _ = RevokedCertificate.objects.get_or_create(
-        network_id=host.network_id,
+        ca_id=host.network.ca_id,
         fingerprint=host.fingerprint,
-        defaults={"not_after": host.not_after, "host_name": host.hostname, "reason": reason},
+        defaults={
+            "network_id": host.network_id,
+            "not_after": host.not_after,
+            "host_name": host.hostname,
+            "reason": reason,
+        },
     )
     return revocation
 
@@ -397,7 +402,7 @@ def blocklist(ca: CertificateAuthority, now: datetime | None = None) -> list[str
     The blocklist is per CA, not per network: every host of the CA trusts every certificate it signed, so a
     revoked certificate of one network must be refused by the hosts of the others too.
     """
-    rows = RevokedCertificate.objects.filter(network__ca=ca, not_after__gt=now or _now())
+    rows = RevokedCertificate.objects.filter(ca=ca, not_after__gt=now or _now())
     return sorted(set(rows.values_list("fingerprint", flat=True)))
 
 
