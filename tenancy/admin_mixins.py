@@ -7,6 +7,9 @@ everything. Rows of other organizations are filtered out of the changelist, so t
 
 from __future__ import annotations
 
+from django.contrib.admin import RelatedOnlyFieldListFilter
+from django.contrib.admin.utils import NotRelationField, get_fields_from_path
+from django.core.exceptions import FieldDoesNotExist
 from django.db.models import Model
 
 from tenancy.models import Membership, Organization
@@ -40,6 +43,23 @@ class OrgScopedAdminMixin:
         if request.user.is_superuser:
             return queryset
         return queryset.for_user(request.user, roles=self.view_roles)
+
+    def get_list_filter(self, request):
+        """A relation filter offers only the related rows the user's changelist holds: a plain one would list
+        every row of the related table (every organization's name, for the `organization` filter)."""
+        filters = super().get_list_filter(request)
+        if request.user.is_superuser:
+            return filters
+        return [self._scoped_list_filter(item) for item in filters]
+
+    def _scoped_list_filter(self, item):
+        if not isinstance(item, str):
+            return item
+        try:
+            field = get_fields_from_path(self.model, item)[-1]
+        except (FieldDoesNotExist, NotRelationField):
+            return item
+        return (item, RelatedOnlyFieldListFilter) if field.is_relation else item
 
     def _allowed(self, request, roles: frozenset[str], obj: Model | None) -> bool:
         if not (request.user.is_active and request.user.is_staff):
