@@ -100,9 +100,18 @@ def client_ip(request) -> str | None:
 
 def _parse_ip(value: str):
     try:
-        return ipaddress.ip_address(value.strip().split("%", 1)[0])  # without an IPv6 zone
+        address = ipaddress.ip_address(value.strip().split("%", 1)[0])  # without an IPv6 zone
     except ValueError:
         return None
+    # A dual-stack listener sees IPv4 clients as `::ffff:a.b.c.d`: record (and match proxies against) the IPv4
+    # address. The same for the deprecated IPv4-compatible `::a.b.c.d`, which PostgreSQL hands back spelled
+    # differently from Python: the stored address must read back exactly as hashed, or the event fails to verify.
+    if address.version == 6:
+        if address.ipv4_mapped is not None:
+            return address.ipv4_mapped
+        if 0xFFFF < int(address) < 2**32:
+            return ipaddress.IPv4Address(int(address))
+    return address
 
 
 def _trusted(address) -> bool:

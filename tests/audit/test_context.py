@@ -58,6 +58,26 @@ def test_the_client_address_ignores_forwarded_for_unless_the_proxy_is_trusted(wo
     assert (event.ip, event.user_agent) == ("2001:db8::1", "fleet-cli/2.0")
 
 
+def test_a_dual_stack_clients_address_is_stored_as_ipv4_and_its_events_verify(world, api):
+    # A server listening on `::` sees IPv4 clients as IPv4-mapped IPv6 addresses.
+    from audit import integrity
+
+    api.force_authenticate(world.user("owner"))
+    invite(api, "a@example.com", REMOTE_ADDR="::ffff:198.51.100.7")
+    assert latest(action="create").ip == "198.51.100.7"
+    with override_settings(AUDIT_TRUSTED_PROXIES=["10.0.0.0/8"]):
+        invite(api, "b@example.com", REMOTE_ADDR="::ffff:10.0.0.1", HTTP_X_FORWARDED_FOR="::ffff:203.0.113.9")
+        assert latest(action="create").ip == "203.0.113.9"
+        # The deprecated IPv4-compatible spelling, which PostgreSQL would hand back as `::203.0.113.10`.
+        invite(api, "c@example.com", REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="::cb00:710a")
+        assert latest(action="create").ip == "203.0.113.10"
+        invite(api, "d@example.com", REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="::1")
+        assert latest(action="create").ip == "::1"
+    assert [integrity.verify_chain(chain).broken for chain in integrity.chains()] == [None] * len(
+        integrity.chains()
+    )
+
+
 def test_the_context_ends_with_the_request(world, api):
     api.force_authenticate(world.user("owner"))
     invite(api, "a@example.com")
