@@ -26,11 +26,12 @@ class InvitationNotFound(Exception):
     pass
 
 
-def role_of(user, organization: Organization) -> str | None:
-    """The user's effective role in `organization`; platform superusers act as owners."""
+def role_of(user, organization: Organization, *, as_operator: bool = True) -> str | None:
+    """The user's effective role in `organization`; platform superusers act as owners, except where they do
+    not act as operators (`as_operator=False`: through an API token, which carries only the membership role)."""
     if user is None or not user.is_authenticated:
         return None
-    if user.is_superuser:
+    if user.is_superuser and as_operator:
         return Role.OWNER
     return (
         Membership.objects.filter(user=user, organization=organization, organization__active=True)
@@ -39,8 +40,8 @@ def role_of(user, organization: Organization) -> str | None:
     )
 
 
-def _require_manager(acting_user, organization: Organization) -> str:
-    role = role_of(acting_user, organization)
+def _require_manager(acting_user, organization: Organization, *, as_operator: bool = True) -> str:
+    role = role_of(acting_user, organization, as_operator=as_operator)
     if role not in MANAGERS:
         raise PermissionDenied("Only owners and admins may do this.")
     return role
@@ -77,8 +78,8 @@ def create_organization(*, name: str, slug: str, owner, acting_user, description
 
 
 @transaction.atomic
-def add_member(*, organization: Organization, user, role: str, acting_user) -> Membership:
-    acting_role = _require_manager(acting_user, organization)
+def add_member(*, organization: Organization, user, role: str, acting_user, as_operator: bool = True) -> Membership:
+    acting_role = _require_manager(acting_user, organization, as_operator=as_operator)
     if role == Role.OWNER and acting_role != Role.OWNER:
         raise PermissionDenied("Only owners may make someone an owner.")
     if Membership.objects.filter(organization=organization, user=user).exists():
@@ -86,19 +87,19 @@ def add_member(*, organization: Organization, user, role: str, acting_user) -> M
     return Membership.objects.create(user=user, organization=organization, role=role, invited_by=acting_user)
 
 
-def validate_role_change(*, membership: Membership, role: str, acting_user) -> None:
+def validate_role_change(*, membership: Membership, role: str, acting_user, as_operator: bool = True) -> None:
     if role not in Role.values:
         raise ValidationError({"role": f"Unknown role {role!r}."})
-    acting_role = _require_manager(acting_user, membership.organization)
+    acting_role = _require_manager(acting_user, membership.organization, as_operator=as_operator)
     if acting_role != Role.OWNER and Role.OWNER in (membership.role, role):
         raise PermissionDenied("Only owners may change an owner's role or make someone an owner.")
     if membership.role == Role.OWNER and role != Role.OWNER and not _other_owners_exist(membership):
         raise ValidationError({"role": "The organization must keep at least one owner."})
 
 
-def validate_removal(*, membership: Membership, acting_user) -> None:
+def validate_removal(*, membership: Membership, acting_user, as_operator: bool = True) -> None:
     if membership.user_id != acting_user.pk:
-        acting_role = _require_manager(acting_user, membership.organization)
+        acting_role = _require_manager(acting_user, membership.organization, as_operator=as_operator)
         if membership.role == Role.OWNER and acting_role != Role.OWNER:
             raise PermissionDenied("Admins cannot remove an owner.")
     if membership.role == Role.OWNER and not _other_owners_exist(membership):
@@ -106,19 +107,19 @@ def validate_removal(*, membership: Membership, acting_user) -> None:
 
 
 @transaction.atomic
-def change_role(*, membership: Membership, role: str, acting_user) -> Membership:
+def change_role(*, membership: Membership, role: str, acting_user, as_operator: bool = True) -> Membership:
     _lock_owners(membership.organization_id)
-    validate_role_change(membership=membership, role=role, acting_user=acting_user)
+    validate_role_change(membership=membership, role=role, acting_user=acting_user, as_operator=as_operator)
     membership.role = role
     membership.save(update_fields=["role", "updated"])
     return membership
 
 
 @transaction.atomic
-def remove_member(*, membership: Membership, acting_user) -> None:
+def remove_member(*, membership: Membership, acting_user, as_operator: bool = True) -> None:
     """Remove a member, or let a member leave (`acting_user` is the member)."""
     _lock_owners(membership.organization_id)
-    validate_removal(membership=membership, acting_user=acting_user)
+    validate_removal(membership=membership, acting_user=acting_user, as_operator=as_operator)
     membership.delete()
 
 

@@ -87,6 +87,14 @@ class AcceptInvitationSerializer(serializers.Serializer):
 class ApiTokenSerializer(serializers.ModelSerializer):
     organization = serializers.SlugRelatedField(slug_field="slug", queryset=Organization.objects.all())
 
+    def get_fields(self):
+        fields = super().get_fields()
+        user = getattr(self.context.get("request"), "user", None)
+        if user is not None and user.is_authenticated:
+            # Only my organizations: a foreign slug answers like a missing one, so slugs cannot be probed.
+            fields["organization"].queryset = Organization.objects.filter(memberships__user=user, active=True)
+        return fields
+
     class Meta:
         model = ApiToken
         fields = [
@@ -128,4 +136,7 @@ class MeSerializer(serializers.ModelSerializer):
 
     def get_memberships(self, user) -> list[dict]:
         qs = user.memberships.filter(organization__active=True).select_related("organization")
+        token = getattr(self.context.get("request"), "auth", None)
+        if isinstance(token, ApiToken):  # a token sees only its own organization
+            qs = qs.filter(organization_id=token.organization_id)
         return MyMembershipSerializer(qs, many=True).data

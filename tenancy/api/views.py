@@ -81,16 +81,22 @@ class MembershipViewSet(OrgScopedViewSet):
             user=data["user"],
             role=data.get("role", Role.MEMBER),
             acting_user=self.request.user,
+            as_operator=is_platform_operator(self.request),
         )
 
     def perform_update(self, serializer):
         role = serializer.validated_data.get("role", serializer.instance.role)
         serializer.instance = services.change_role(
-            membership=serializer.instance, role=role, acting_user=self.request.user
+            membership=serializer.instance,
+            role=role,
+            acting_user=self.request.user,
+            as_operator=is_platform_operator(self.request),
         )
 
     def perform_destroy(self, instance):
-        services.remove_member(membership=instance, acting_user=self.request.user)
+        services.remove_member(
+            membership=instance, acting_user=self.request.user, as_operator=is_platform_operator(self.request)
+        )
 
     @extend_schema(request=None, responses={204: None})
     @action(detail=False, methods=["post"])
@@ -138,6 +144,9 @@ class AcceptInvitationView(APIView):
 
     @extend_schema(request=AcceptInvitationSerializer, responses={201: MeSerializer})
     def post(self, request):
+        if token_of(request) is not None:
+            # A token acts in its one organization only; joining another takes the person, signed in.
+            raise PermissionDenied("Accept invitations signed in, not with an API token.")
         serializer = AcceptInvitationSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
@@ -174,12 +183,12 @@ class ApiTokenViewSet(
 
     @extend_schema(responses={201: ApiTokenCreatedSerializer})
     def create(self, request, *args, **kwargs):
+        if token_of(request) is not None:
+            # Otherwise a leaked token could outlive its expiry and its revocation through tokens it minted.
+            raise PermissionDenied("API tokens are created signed in, not with another API token.")
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        token = token_of(request)
-        if token is not None and data["organization"].pk != token.organization_id:
-            raise PermissionDenied("An API token can only create tokens for its own organization.")
         instance, secret = services.create_api_token(
             user=request.user,
             organization=data["organization"],
@@ -196,4 +205,4 @@ class ApiTokenViewSet(
 class MeView(APIView):
     @extend_schema(responses=MeSerializer)
     def get(self, request):
-        return Response(MeSerializer(request.user).data)
+        return Response(MeSerializer(request.user, context={"request": request}).data)

@@ -135,3 +135,58 @@ def test_me(world, api):
     assert response.data["memberships"] == [
         {"organization": "acme", "organization_name": "Acme Corp", "role": "auditor"}
     ]
+
+
+def test_a_foreign_organization_is_refused_like_a_missing_one(world, api):
+    api.force_authenticate(world.user("owner"))
+    url = reverse("tenancy-api:apitoken-list")
+    foreign = api.post(url, {"name": "x", "organization": "globex"}, format="json")
+    missing = api.post(url, {"name": "x", "organization": "no-such-org"}, format="json")
+    assert foreign.status_code == missing.status_code == 400
+    assert str(foreign.data["organization"][0]).replace("globex", "no-such-org") == str(missing.data["organization"][0])
+
+
+def test_a_token_cannot_mint_tokens(world):
+    # Otherwise a leaked, short-lived token could keep access after it expires or is revoked.
+    _, secret = create_token(world, "member", expires_at=timezone.now() + timedelta(hours=1))
+    response = bearer(secret).post(
+        reverse("tenancy-api:apitoken-list"), {"name": "forever", "organization": "acme"}, format="json"
+    )
+    assert response.status_code == 403
+    assert ApiToken.objects.count() == 1
+
+
+def test_me_through_a_token_shows_only_its_organization(world):
+    Membership.objects.create(user=world.user("member"), organization=world.other_org, role="viewer")
+    _, secret = create_token(world, "member")
+    memberships = bearer(secret).get(reverse("tenancy-api:me")).data["memberships"]
+    assert [m["organization"] for m in memberships] == ["acme"]
+
+
+def test_a_token_cannot_accept_an_invitation_to_another_organization(world):
+    member = world.user("member")
+    _, secret = create_token(world, "member")
+    _, invitation_token = services.invite(
+        organization=world.other_org, email=member.email, role="admin", acting_user=world.outsider
+    )
+    response = bearer(secret).post(reverse("tenancy-api:accept-invitation"), {"token": invitation_token})
+    assert response.status_code == 403
+    assert not Membership.objects.filter(user=member, organization=world.other_org).exists()
+
+
+def test_a_superusers_token_acts_with_the_membership_role_only(world):
+    # An admin's token cannot demote an owner, even when the admin is a platform operator.
+    Membership.objects.create(user=world.superuser, organization=world.org, role="admin")
+    Membership.objects.filter(user=world.user("admin"), organization=world.org).update(role="owner")
+    _, secret = services.create_api_token(user=world.superuser, organization=world.org, name="t")
+    client = bearer(secret)
+    owner = Membership.objects.get(user=world.user("owner"), organization=world.org)
+    url = reverse("tenancy-api:membership-detail", args=["acme", owner.pk])
+    assert client.patch(url, {"role": "member"}, format="json").status_code == 403
+    assert client.delete(url).status_code == 403
+    response = client.post(
+        reverse("tenancy-api:membership-list", args=["acme"]), {"email": world.outsider.email, "role": "owner"}
+    )
+    assert response.status_code == 403
+    assert Membership.objects.get(pk=owner.pk).role == "owner"
+    assert not Membership.objects.filter(user=world.outsider, organization=world.org).exists()
