@@ -172,6 +172,22 @@ class InvitationAdminForm(forms.ModelForm):
         model = Invitation
         fields = ["organization", "email", "role"]
 
+    def clean(self):
+        # The service's rules, checked here so that a refused invitation is a form error, not a success page.
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        try:
+            services.validate_invitation(
+                organization=cleaned["organization"],
+                email=cleaned["email"],
+                role=cleaned["role"],
+                acting_user=self.request.user,
+            )
+        except (ValidationError, PermissionDenied) as exc:
+            raise ValidationError(_message(exc)) from exc
+        return cleaned
+
 
 @admin.register(Invitation)
 class InvitationAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
@@ -183,6 +199,11 @@ class InvitationAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
     search_fields = ["email", "organization__name"]
     list_select_related = ["organization", "invited_by"]
     actions = ["resend", "revoke"]
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        form.request = request
+        return form
 
     def get_actions(self, request):
         actions = super().get_actions(request)

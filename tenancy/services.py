@@ -137,8 +137,8 @@ def _send_invitation_email(invitation: Invitation, token: str) -> None:
     )
 
 
-@transaction.atomic
-def invite(*, organization: Organization, email: str, role: str, acting_user) -> tuple[Invitation, str]:
+def validate_invitation(*, organization: Organization, email: str, role: str, acting_user) -> str:
+    """Check an invitation before it is made; returns the normalized email."""
     _require_manager(acting_user, organization)
     email = User.objects.normalize_email(email).strip()
     if role not in INVITABLE:
@@ -149,6 +149,12 @@ def invite(*, organization: Organization, email: str, role: str, acting_user) ->
         organization=organization, email__iexact=email, accepted_at__isnull=True
     ).exists():
         raise ValidationError({"email": f"{email} already has an open invitation; resend it instead."})
+    return email
+
+
+@transaction.atomic
+def invite(*, organization: Organization, email: str, role: str, acting_user) -> tuple[Invitation, str]:
+    email = validate_invitation(organization=organization, email=email, role=role, acting_user=acting_user)
     invitation = Invitation(organization=organization, email=email, role=role, invited_by=acting_user)
     token = invitation.set_new_token()
     invitation.save()

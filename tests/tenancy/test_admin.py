@@ -104,6 +104,18 @@ def test_invitation_actions(world, client, mailoutbox, django_capture_on_commit_
     assert not Invitation.objects.exists()
 
 
+def test_inviting_an_existing_member_in_the_admin_is_a_form_error(world, client, mailoutbox):
+    client.force_login(world.user("admin"))
+    url = reverse("admin:tenancy_invitation_add")
+    response = client.post(url, {"organization": world.org.pk, "email": "MIA@example.com", "role": "viewer"})
+    assert response.status_code == 200  # the form again, not a redirect to a success message
+    assert b"is already a member of Acme Corp" in response.content
+    assert not Invitation.objects.exists()
+    response = client.post(url, {"organization": world.org.pk, "email": "new@example.com", "role": "viewer"})
+    assert response.status_code == 302
+    assert Invitation.objects.get().email == "new@example.com"
+
+
 def test_member_cannot_see_invitations(world, client):
     client.force_login(world.user("member"))
     assert client.get(reverse("admin:tenancy_invitation_changelist")).status_code == 403
