@@ -9,7 +9,27 @@ from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-env = environ.Env()
+
+class StrictEnv(environ.Env):
+    """django-environ, but a malformed value stops the start with a message naming the variable: a typo in a
+    boolean is not silently false, and a bad number is not an anonymous ValueError."""
+
+    BOOLEAN_FALSE_STRINGS = ("false", "off", "no", "n", "0", "")
+
+    def get_value(self, var, cast=None, default=environ.Env.NOTSET, parse_default=False):
+        raw = self.ENVIRON.get(var)
+        booleans = (*self.BOOLEAN_TRUE_STRINGS, *self.BOOLEAN_FALSE_STRINGS)
+        if cast is bool and raw is not None and raw.strip().lower() not in booleans:
+            raise ImproperlyConfigured(f"{var} must be true or false (also yes/no, on/off, 1/0); got {raw!r}.")
+        try:
+            if cast is float and raw is not None:
+                return float(raw)  # environ would drop any non-digit: "5m" read as 5.0
+            return super().get_value(var, cast=cast, default=default, parse_default=parse_default)
+        except (TypeError, ValueError) as exc:
+            raise ImproperlyConfigured(f"{var} has an invalid value {raw!r}: {exc}") from exc
+
+
+env = StrictEnv()
 env_file = BASE_DIR / ".env"
 if env_file.exists():
     environ.Env.read_env(env_file)

@@ -44,6 +44,19 @@ def test_missing_secret_key_fails_fast_in_production():
     assert "SECRET_KEY is required" in result.stderr
 
 
+@pytest.mark.parametrize(
+    "variable, value",
+    [("DEBUG", "treu"), ("SECURE_SSL_REDIRECT", "flase"), ("EMAIL_PORT", "smtp"), ("NATS_REQUEST_TIMEOUT", "5m")],
+)
+def test_a_malformed_setting_stops_the_start_naming_the_variable(variable, value):
+    # A typo must not quietly turn a switch off (or HTTPS redirects on) or a timeout into another number.
+    result = run_manage(
+        "check", env_overrides={"DEBUG": "false", "SECRET_KEY": "s" * 50, "ALLOWED_HOSTS": "x", variable: value}
+    )
+    assert result.returncode != 0
+    assert f"{variable} " in result.stderr and repr(value) in result.stderr, result.stderr
+
+
 @pytest.mark.django_db
 def test_openapi_schema_and_offline_docs(client, world):
     client.force_login(world.user("viewer"))
