@@ -360,7 +360,8 @@ class NatsRoleForm(SubjectListsForm):
 
 @admin.register(NatsRole)
 class NatsRoleAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
-    """Saving a role reissues the JWTs of its active users (credentials.signals)."""
+    """Saving a role reissues the JWTs of its active users (credentials.signals); their earlier JWTs are revoked
+    when the role now grants less."""
 
     form = NatsRoleForm
     view_roles = NATS_READERS

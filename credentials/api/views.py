@@ -133,8 +133,8 @@ class AccountViewSet(OrgScopedViewSet):
 
 
 class NatsRoleViewSet(OrgScopedViewSet):
-    """NATS permission templates. Changing a role reissues the JWTs of its active users; a role still held
-    by users cannot be deleted."""
+    """NATS permission templates. Changing a role reissues the JWTs of its active users (their earlier JWTs are
+    revoked when the role now grants less); a role still held by users cannot be deleted."""
 
     queryset = NatsRole.objects.annotate(user_count=Count("users"))
     serializer_class = NatsRoleSerializer
