@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -59,7 +60,18 @@ def json_safe(value: Any) -> Any:
     computed when verifying."""
     if value is None:
         return None
-    return json.loads(dumps(value))
+    return json.loads(dumps(value), parse_float=_number)
+
+
+def _number(text: str) -> float | int:
+    """A JSON number as PostgreSQL's jsonb hands it back: it keeps the digits but drops the exponent
+    (`1e+20` reads back as `100000000000000000000`, an int to Python) and the sign of zero."""
+    number = float(text)
+    if number == 0:
+        return 0.0
+    if "e" in text.lower() and number.is_integer():
+        return int(Decimal(text))
+    return number
 
 
 def timestamp_text(value: datetime) -> str:

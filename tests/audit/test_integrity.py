@@ -100,6 +100,17 @@ def test_an_untouched_log_verifies(world):
     assert "3 chain(s) verified." in out
 
 
+def test_json_numbers_are_hashed_as_the_database_hands_them_back(world):
+    # PostgreSQL's jsonb keeps a number's digits but not its exponent or the sign of zero: 1e+20 reads back
+    # as 100000000000000000000. Hashing anything else would report an untouched event as altered.
+    from audit.hashing import json_safe
+
+    safe = json_safe({"v": [1e20, 1.2345678901234568e17, -0.0, 1e-07, 2.5, 3.0]})
+    assert json.dumps(safe) == '{"v": [100000000000000000000, 123456789012345680, 0.0, 1e-07, 2.5, 3.0]}'
+    write_event("api_request", organization_id=world.org.pk, extra={"v": [1e20, -0.0]}, after={"big": 1.5e300})
+    assert "3 chain(s) verified." in verify()
+
+
 def test_altered_content_is_reported_at_that_event(world):
     victim = chain_of(world.org)[2]
     tamper("UPDATE audit_auditevent SET object_repr = 'nothing to see' WHERE id = %s", [victim.pk])
