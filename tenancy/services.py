@@ -3,6 +3,8 @@ change comes through. Rule violations raise `ValidationError` (bad request) or `
 
 from __future__ import annotations
 
+import logging
+
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -16,6 +18,7 @@ from tenancy.models import ApiToken, Invitation, Membership, Organization, hash_
 from tenancy.roles import INVITABLE, MANAGERS, Role
 
 User = get_user_model()
+logger = logging.getLogger(__name__)
 
 
 class InvitationGone(Exception):
@@ -129,12 +132,16 @@ def remove_member(*, membership: Membership, acting_user, as_operator: bool = Tr
 def _send_invitation_email(invitation: Invitation, token: str) -> None:
     link = settings.SITE_URL + reverse("tenancy:accept-invitation") + f"?token={token}"
     context = {"invitation": invitation, "link": link}
-    send_mail(
-        subject=f"You've been invited to join {invitation.organization.name} on Stone Age",
-        message=render_to_string("tenancy/invitation_email.txt", context),
-        from_email=None,
-        recipient_list=[invitation.email],
-    )
+    try:
+        send_mail(
+            subject=f"You've been invited to join {invitation.organization.name} on Stone Age",
+            message=render_to_string("tenancy/invitation_email.txt", context),
+            from_email=None,
+            recipient_list=[invitation.email],
+        )
+    except Exception:
+        # Runs after the commit: the invitation exists and can be resent, so a mail failure is logged, not raised.
+        logger.exception("Could not send the invitation to %s (invitation %s)", invitation.email, invitation.pk)
 
 
 def validate_invitation(*, organization: Organization, email: str, role: str, acting_user) -> str:

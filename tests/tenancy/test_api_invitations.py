@@ -2,6 +2,7 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.test import override_settings
 from django.urls import reverse
 from django.utils import timezone
 
@@ -197,3 +198,20 @@ def test_list_query_count_is_constant(world, django_assert_max_num_queries, api)
     with django_assert_max_num_queries(5):
         response = api.get(list_url(world))
     assert response.data["count"] == 12
+
+
+def test_a_mail_server_that_is_down_does_not_fail_the_invitation(
+    world, api, caplog, django_capture_on_commit_callbacks
+):
+    # The invitation is made either way (and can be resent); a 500 would leave it made but reported as failed.
+    with override_settings(
+        EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend", EMAIL_HOST="127.0.0.1", EMAIL_PORT=1
+    ):
+        with django_capture_on_commit_callbacks(execute=True):
+            response = invite(api, world, email="down@example.com")
+        assert response.status_code == 201
+        invitation = Invitation.objects.get(email="down@example.com")
+        with django_capture_on_commit_callbacks(execute=True):
+            response = api.post(reverse("tenancy-api:invitation-resend", args=["acme", invitation.pk]))
+        assert response.status_code == 200
+    assert "Could not send the invitation to down@example.com" in caplog.text
