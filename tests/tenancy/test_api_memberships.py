@@ -119,6 +119,14 @@ def test_admin_cannot_touch_owners(world, api):
     assert Membership.objects.get(pk=second_owner.pk).role == "owner"
 
 
+def test_nobody_raises_their_own_role(world, api):
+    for role, wanted in [("admin", "owner"), ("member", "admin"), ("viewer", "member"), ("auditor", "admin")]:
+        own = Membership.objects.get(user=world.user(role), organization=world.org)
+        api.force_authenticate(world.user(role))
+        assert api.patch(detail_url(own), {"role": wanted}, format="json").status_code == 403, role
+        assert Membership.objects.get(pk=own.pk).role == role
+
+
 def test_owner_can_promote_to_owner(world, api):
     member = fresh_member(world)
     api.force_authenticate(world.user("owner"))
