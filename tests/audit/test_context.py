@@ -148,6 +148,19 @@ def test_login_logout_and_failed_login(world, client):
     assert "not-my-password-9" not in json.dumps(list(AuditEvent.objects.values("before", "after", "extra")))
 
 
+def test_a_sign_in_refused_to_an_account_without_admin_access_is_a_failed_login(world, client):
+    from tests.support.world import make_user
+
+    make_user("nina", staff=False)
+    response = client.post(
+        reverse("admin:login"), {"username": "nina", "password": PASSWORD}, REMOTE_ADDR="198.51.100.8"
+    )
+    assert response.status_code == 200  # the form again: not signed in
+    failed = latest(action="login_failed")
+    assert (failed.extra["username"], failed.ip, failed.actor_name) == ("nina", "198.51.100.8", "anonymous")
+    assert not AuditEvent.objects.filter(action="login").exists()
+
+
 def test_rejected_api_tokens_are_events_without_the_token(world):
     _, secret = services.create_api_token(user=world.user("admin"), organization=world.org, name="ci")
     prefix = secret.split("_")[1]
