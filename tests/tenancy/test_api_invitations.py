@@ -137,6 +137,19 @@ def test_revoked_invitation_is_404(world, api, mailoutbox, django_capture_on_com
     assert api.post(accept_url(), {"token": token}, format="json").status_code == 404
 
 
+def test_an_invitation_to_an_organization_deactivated_since_is_404(
+    world, api, mailoutbox, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        invite(api, world, email="late@example.com")
+    token = token_from(mailoutbox[0])
+    world.org.active = False
+    world.org.save()
+    api.force_authenticate(make_user("late", email="late@example.com"))
+    assert api.post(accept_url(), {"token": token}, format="json").status_code == 404
+    assert not Membership.objects.filter(user__username="late").exists()
+
+
 def test_resend_issues_new_token_and_extends_expiry(
     world, api, mailoutbox, django_capture_on_commit_callbacks
 ):
