@@ -120,6 +120,22 @@ class MembershipAdminForm(forms.ModelForm):
         return cleaned
 
 
+class UserByEmailField(forms.EmailField):
+    """An existing, active user named by email, as in the API: staff add people they know by address, and the
+    admin never lists the whole platform's users (other organizations' people, the operators)."""
+
+    def clean(self, value):
+        email = super().clean(value)
+        user = User.objects.filter(email__iexact=email, is_active=True).first()
+        if user is None:
+            raise ValidationError("No user has this email; send an invitation instead.")
+        return user
+
+
+class MembershipByEmailAdminForm(MembershipAdminForm):
+    user = UserByEmailField(label="Email of the user")
+
+
 @admin.register(Membership)
 class MembershipAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
     form = MembershipAdminForm
@@ -130,6 +146,8 @@ class MembershipAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
     autocomplete_fields = []
 
     def get_form(self, request, obj=None, **kwargs):
+        if obj is None and not request.user.is_superuser:
+            kwargs["form"] = MembershipByEmailAdminForm
         form = super().get_form(request, obj, **kwargs)
         form.request = request
         return form

@@ -51,7 +51,7 @@ def test_admin_create_update_delete_each_write_one_event(world, client):
 
     response = client.post(
         reverse("admin:tenancy_membership_add"),
-        {"organization": world.org.pk, "user": newcomer.pk, "role": "viewer"},
+        {"organization": world.org.pk, "user": newcomer.email, "role": "viewer"},
     )
     assert response.status_code == 302
     membership = Membership.objects.get(user=newcomer)

@@ -54,6 +54,23 @@ def test_admin_changes_a_role_and_the_rules_apply(world, client):
     assert Membership.objects.get(pk=owner.pk).role == "owner"
 
 
+def test_staff_add_a_member_by_email_and_never_see_the_platforms_user_list(world, client):
+    # Other organizations' people and the platform operators are not listed to a tenant's admin.
+    newcomer = make_user("nina", email="Nina@Example.com")
+    client.force_login(world.user("admin"))
+    url = reverse("admin:tenancy_membership_add")
+    page = client.get(url).content.decode()
+    assert "charlie" not in page and "root" not in page and "nina" not in page
+    response = client.post(url, {"organization": world.org.pk, "user": "nobody@example.com", "role": "member"})
+    assert response.status_code == 200
+    assert b"send an invitation instead" in response.content
+    response = client.post(url, {"organization": world.org.pk, "user": "MIA@example.com", "role": "member"})
+    assert b"already a member" in response.content
+    response = client.post(url, {"organization": world.org.pk, "user": "nina@example.com", "role": "member"})
+    assert response.status_code == 302
+    assert Membership.objects.get(user=newcomer, organization=world.org).role == "member"
+
+
 def test_last_owner_has_no_delete_button(world, client):
     client.force_login(world.user("owner"))
     owner = Membership.objects.get(user=world.user("owner"))
