@@ -7,7 +7,7 @@ from django.views.decorators.http import require_http_methods
 from tenancy import services
 
 
-@login_required
+@login_required(login_url="tenancy:login")
 @require_http_methods(["GET", "POST"])
 def accept_invitation(request):
     """The page an invitation email links to: the signed-in user confirms and joins."""

@@ -37,9 +37,7 @@ def token_from(mail) -> str:
 def make_invitation(world, email):
     from tenancy import services
 
-    invitation, _ = services.invite(
-        organization=world.org, email=email, role="viewer", acting_user=world.user("owner")
-    )
+    invitation, _ = services.invite(organization=world.org, email=email, role="viewer", acting_user=world.user("owner"))
     return invitation
 
 
@@ -150,9 +148,7 @@ def test_an_invitation_to_an_organization_deactivated_since_is_404(
     assert not Membership.objects.filter(user__username="late").exists()
 
 
-def test_resend_issues_new_token_and_extends_expiry(
-    world, api, mailoutbox, django_capture_on_commit_callbacks
-):
+def test_resend_issues_new_token_and_extends_expiry(world, api, mailoutbox, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         response = invite(api, world, email="again@example.com")
     old_token = token_from(mailoutbox[0])
@@ -228,3 +224,24 @@ def test_a_mail_server_that_is_down_does_not_fail_the_invitation(
             response = api.post(reverse("tenancy-api:invitation-resend", args=["acme", invitation.pk]))
         assert response.status_code == 200
     assert "Could not send the invitation to down@example.com" in caplog.text
+
+
+def test_a_person_without_admin_access_signs_in_and_accepts(
+    world, client, mailoutbox, django_capture_on_commit_callbacks, api
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        invite(api, world, email="field@example.com", role="viewer")
+    token = token_from(mailoutbox[0])
+    link = reverse("tenancy:accept-invitation") + f"?token={token}"
+    person = make_user("field", staff=False, email="field@example.com")
+    person.set_password("correct horse battery staple")
+    person.save()
+    response = client.get(link)
+    assert response.status_code == 302
+    assert response.url.startswith(reverse("tenancy:login"))
+    signed_in = client.post(
+        response.url, {"username": "field", "password": "correct horse battery staple", "next": link}
+    )
+    assert signed_in.status_code == 302 and signed_in.url == link
+    assert client.post(reverse("tenancy:accept-invitation"), {"token": token}).status_code == 302
+    assert Membership.objects.filter(user=person, organization=world.org, role="viewer").exists()

@@ -1,7 +1,7 @@
 import secrets
 
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 
 class Command(BaseCommand):
@@ -26,6 +26,11 @@ class Command(BaseCommand):
         username = options["username"] or os.environ.get("DJANGO_SUPERUSER_USERNAME") or "admin"
         email = options["email"] or os.environ.get("DJANGO_SUPERUSER_EMAIL") or "admin@localhost"
         password = options["password"] or os.environ.get("DJANGO_SUPERUSER_PASSWORD")
+        if User.objects.filter(username=username).exists():
+            raise CommandError(
+                f"A user named {username!r} exists but is not a superuser; choose another name with --username "
+                "or DJANGO_SUPERUSER_USERNAME."
+            )
         generated = not password
         if generated:
             password = secrets.token_urlsafe(12)
