@@ -1,19 +1,20 @@
 import django_filters
 
 from credentials.models import AccountExport, AccountImport, NatsRole, NatsUser
+from stoneage.filters import FilterSet, IntegerFilter
 
 
-class NatsRoleFilterSet(django_filters.FilterSet):
+class NatsRoleFilterSet(FilterSet):
     class Meta:
         model = NatsRole
         fields = ["name", "allow_responses"]
 
 
-class NatsUserFilterSet(django_filters.FilterSet):
+class NatsUserFilterSet(FilterSet):
     owner_kind = django_filters.MultipleChoiceFilter(choices=NatsUser.OwnerKind.choices)
     # Plain ids: a choice filter would tell an unknown id from another organization's.
-    role = django_filters.NumberFilter(field_name="role_id")
-    membership = django_filters.NumberFilter(field_name="membership_id")
+    role = IntegerFilter(field_name="role_id")
+    membership = IntegerFilter(field_name="membership_id")
     has_membership = django_filters.BooleanFilter(field_name="membership", lookup_expr="isnull", exclude=True)
 
     class Meta:
@@ -21,13 +22,13 @@ class NatsUserFilterSet(django_filters.FilterSet):
         fields = ["name", "owner_kind", "role", "membership", "active", "bearer"]
 
 
-class AccountExportFilterSet(django_filters.FilterSet):
+class AccountExportFilterSet(FilterSet):
     class Meta:
         model = AccountExport
         fields = ["kind", "subject", "token_required", "advertise"]
 
 
-class AccountImportFilterSet(django_filters.FilterSet):
+class AccountImportFilterSet(FilterSet):
     exporter = django_filters.CharFilter(field_name="exporter__public_key")
 
     class Meta:

@@ -1,4 +1,5 @@
 import hmac
+import re
 from datetime import timedelta
 
 from django.utils import timezone
@@ -8,6 +9,8 @@ from tenancy.models import TOKEN_PREFIX, ApiToken, Membership, hash_secret
 from tenancy.signals import api_token_rejected
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+#: `ApiToken.prefix`: hex (`set_new_secret`), at most the column's 16 characters.
+_PREFIX = re.compile(r"[0-9a-f]{1,16}")
 
 
 class ApiTokenAuthentication(authentication.BaseAuthentication):
@@ -30,7 +33,7 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
             return self._reject(request, "", "Malformed Authorization header; expected 'Bearer <token>'.")
         raw = parts[1]
         pieces = raw.split("_", 2)
-        if len(pieces) != 3 or pieces[0] != TOKEN_PREFIX:
+        if len(pieces) != 3 or pieces[0] != TOKEN_PREFIX or not _PREFIX.fullmatch(pieces[1]):
             return self._reject(request, "", "Malformed API token.")
         prefix = pieces[1]
         token = ApiToken.objects.select_related("user", "organization").filter(prefix=prefix).first()

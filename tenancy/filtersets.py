@@ -1,16 +1,17 @@
 import django_filters
 
+from stoneage.filters import FilterSet
 from tenancy.models import ApiToken, Invitation, Membership, Organization
 from tenancy.roles import Role
 
 
-class OrganizationFilterSet(django_filters.FilterSet):
+class OrganizationFilterSet(FilterSet):
     class Meta:
         model = Organization
         fields = ["active", "slug"]
 
 
-class MembershipFilterSet(django_filters.FilterSet):
+class MembershipFilterSet(FilterSet):
     role = django_filters.MultipleChoiceFilter(choices=Role.choices)
 
     class Meta:
@@ -18,7 +19,7 @@ class MembershipFilterSet(django_filters.FilterSet):
         fields = ["role", "user"]
 
 
-class InvitationFilterSet(django_filters.FilterSet):
+class InvitationFilterSet(FilterSet):
     pending = django_filters.BooleanFilter(method="filter_pending")
 
     class Meta:
@@ -30,7 +31,7 @@ class InvitationFilterSet(django_filters.FilterSet):
         return queryset.filter(pk__in=pending) if value else queryset.exclude(pk__in=pending)
 
 
-class ApiTokenFilterSet(django_filters.FilterSet):
+class ApiTokenFilterSet(FilterSet):
     organization = django_filters.CharFilter(field_name="organization__slug")
     usable = django_filters.BooleanFilter(method="filter_usable")
 

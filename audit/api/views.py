@@ -1,19 +1,22 @@
 import csv
 import json
 from collections.abc import Iterable, Iterator
+from datetime import UTC
 
 from django.http import StreamingHttpResponse
 from django.utils import timezone
-from django_filters.rest_framework import DjangoFilterBackend
+from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import filters, renderers
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
 from rest_framework.pagination import CursorPagination
 
 from audit.api.serializers import AuditEventSerializer
 from audit.filtersets import AuditEventFilterSet
 from audit.models import AuditEvent
+from stoneage.filters import FilterBackend
 from tenancy.api.base import OrgScopedViewSet
 from tenancy.roles import AUDIT_READERS
 
@@ -23,6 +26,21 @@ class AuditEventPagination(CursorPagination):
     page_size = 50
     page_size_query_param = "limit"
     max_page_size = 500
+
+    def decode_cursor(self, request):
+        """DRF's, plus a check of the position a cursor carries (a timestamp): a forged one is an invalid
+        cursor, not a database error."""
+        cursor = super().decode_cursor(request)
+        if cursor is None or cursor.position is None:
+            return cursor
+        try:
+            position = parse_datetime(cursor.position)
+            if position is None or timezone.is_naive(position):
+                raise ValueError(cursor.position)
+            position = position.astimezone(UTC)
+        except (ValueError, OverflowError):
+            raise NotFound(self.invalid_cursor_message) from None
+        return cursor._replace(position=position.isoformat())
 
 
 class _ExportRenderer(renderers.BaseRenderer):
@@ -70,16 +88,18 @@ class AuditEventViewSet(OrgScopedViewSet):
     serializer_class = AuditEventSerializer
     http_method_names = ["get", "head", "options"]
     read_roles = AUDIT_READERS
-    filter_backends = [DjangoFilterBackend, filters.SearchFilter]
+    filter_backends = [FilterBackend, filters.SearchFilter]
     filterset_class = AuditEventFilterSet
     search_fields = ["object_id", "object_repr", "actor_name", "request_id", "extra__path"]
     pagination_class = AuditEventPagination
 
     def _export_rows(self) -> Iterator[dict]:
+        """Every matching event, oldest first. The filters are checked, and the query tried, here, before the
+        response starts: once it streams, an error can only cut the download short."""
         events = self.filter_queryset(self.get_queryset()).order_by("timestamp", "id")
+        events.exists()
         serializer = AuditEventSerializer()
-        for event in events.iterator(chunk_size=1000):
-            yield serializer.to_representation(event)
+        return (serializer.to_representation(event) for event in events.iterator(chunk_size=1000))
 
     def _stream(self, chunks: Iterable[str], content_type: str, extension: str) -> StreamingHttpResponse:
         filename = f"audit-{self.organization.slug}-{timezone.now():%Y%m%dT%H%M%SZ}.{extension}"
@@ -101,11 +121,12 @@ class AuditEventViewSet(OrgScopedViewSet):
     )
     def export_csv(self, request, org_slug=None):
         columns = AuditEventSerializer.Meta.fields
+        rows = self._export_rows()
 
         def lines() -> Iterator[str]:
             writer = csv.writer(_Echo())
             yield writer.writerow(columns)
-            for row in self._export_rows():
+            for row in rows:
                 yield writer.writerow([_csv_cell(row[column]) for column in columns])
 
         return self._stream(lines(), "text/csv; charset=utf-8", "csv")

@@ -32,6 +32,7 @@ from credentials.api.nebula_serializers import (
 )
 from credentials.models import CertificateAuthority, Host, Network
 from credentials.services import nebula as svc
+from stoneage.filters import FilterSet, IntegerFilter
 from tenancy.api.base import OrgScopedViewSet, is_platform_operator
 from tenancy.roles import ALL_ROLES, MANAGERS, Role
 
@@ -116,9 +117,9 @@ class CertificateAuthorityViewSet(OrgScopedViewSet):
 # --- Networks -----------------------------------------------------------------------------------------------------
 
 
-class NetworkFilterSet(django_filters.FilterSet):
+class NetworkFilterSet(FilterSet):
     # A plain id: a choice filter would tell an unknown id from another organization's.
-    ca = django_filters.NumberFilter(field_name="ca_id")
+    ca = IntegerFilter(field_name="ca_id")
 
     class Meta:
         model = Network
@@ -152,8 +153,8 @@ class NetworkViewSet(OrgScopedViewSet):
 # --- Hosts --------------------------------------------------------------------------------------------------------
 
 
-class HostFilterSet(django_filters.FilterSet):
-    network = django_filters.NumberFilter(field_name="network_id")
+class HostFilterSet(FilterSet):
+    network = IntegerFilter(field_name="network_id")
     group = django_filters.CharFilter(method="filter_group", help_text="Hosts in this group.")
 
     class Meta:

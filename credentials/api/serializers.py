@@ -11,6 +11,7 @@ from rest_framework import serializers
 from credentials.models import Account, AccountExport, AccountImport, AccountSigningKey, NatsRole, NatsUser
 from credentials.models.nats import validate_subject
 from credentials.services import nats as svc
+from stoneage.api import SlugRelatedField
 from tenancy.api.base import OrgScopedRelatedField
 from tenancy.models import Membership
 
@@ -148,14 +149,14 @@ class NatsUserSerializer(serializers.ModelSerializer):
     """A NATS user. `membership` links a person's membership (owners and admins only, same organization)."""
 
     role = OrgScopedRelatedField(queryset=NatsRole.objects.all(), required=False, allow_null=True)
-    role_name = serializers.CharField(source="role.name", read_only=True, default=None)
+    role_name = serializers.CharField(source="role.name", read_only=True, allow_null=True)
     membership = OrgScopedRelatedField(
         queryset=Membership.objects.all(),
         required=False,
         allow_null=True,
         help_text="Membership of the person this user belongs to (implies owner_kind `membership`).",
     )
-    membership_username = serializers.CharField(source="membership.user.username", read_only=True, default=None)
+    membership_username = serializers.CharField(source="membership.user.username", read_only=True, allow_null=True)
     owner_kind = serializers.ChoiceField(
         choices=[c for c in NatsUser.OwnerKind.choices if c[0] != NatsUser.OwnerKind.SERVICE],
         required=False,
@@ -168,7 +169,7 @@ class NatsUserSerializer(serializers.ModelSerializer):
     effective_permissions = serializers.SerializerMethodField(
         help_text="What the user's JWT grants: role and user lists merged; an empty allow list denies `>`."
     )
-    signing_key = serializers.CharField(source="signing_key.public_key", read_only=True, default=None)
+    signing_key = serializers.CharField(source="signing_key.public_key", read_only=True, allow_null=True)
     account = serializers.CharField(source="account.public_key", read_only=True)
 
     class Meta:
@@ -267,7 +268,7 @@ class AccountExportSerializer(serializers.ModelSerializer):
 
 
 class AccountImportSerializer(serializers.ModelSerializer):
-    exporter = serializers.SlugRelatedField(
+    exporter = SlugRelatedField(
         slug_field="public_key",
         queryset=Account.objects.all(),
         help_text="Public key of the exporting account: the platform's system account or one of this "

@@ -578,6 +578,8 @@ def _port_value(value: Any, where: str, what: str) -> int | str:
 def _non_empty_str(value: Any, where: str, what: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise NebulaConfigError(f"{where}: {what} must be a non-empty string")
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise NebulaConfigError(f"{where}: {what} must not contain control characters, got {value!r}")
     return value
 
 

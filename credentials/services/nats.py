@@ -281,7 +281,8 @@ def remove_signing_key(account: Account, public_key: str) -> int:
     """Remove a signing key; every user it signed is reissued with the newest key. Returns users reissued."""
     account = lock_account(account)
     keys = account.signing_keys.all()
-    key = keys.filter(public_key=public_key).first()
+    # Only a well-formed key is looked up: the value comes from a URL, and may hold what the database refuses.
+    key = keys.filter(public_key=public_key).first() if nj.is_valid_public_key(public_key) else None
     if key is None:
         raise ValidationError({"public_key": "This account has no such signing key."})
     if keys.count() == 1:

@@ -7,6 +7,7 @@ caller (404 when the caller cannot see it), checks the caller's role against the
 
 from __future__ import annotations
 
+from django.core.validators import slug_re
 from django.http import Http404
 from rest_framework import permissions, serializers, viewsets
 from rest_framework.exceptions import PermissionDenied
@@ -27,6 +28,8 @@ def is_platform_operator(request) -> bool:
 
 def resolve_organization(request, slug: str) -> tuple[Organization, str]:
     """The organization named in the URL and the caller's role in it; 404 when the caller cannot see it."""
+    if not isinstance(slug, str) or not slug_re.match(slug):
+        raise Http404  # no organization has such a slug (and a NUL in it would be a database error)
     organization = Organization.objects.filter(slug=slug).first()
     if organization is None:
         raise Http404

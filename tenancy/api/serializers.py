@@ -1,6 +1,7 @@
 from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
+from stoneage.api import SlugRelatedField
 from tenancy.models import ApiToken, Invitation, Membership, Organization
 from tenancy.roles import INVITABLE, Role
 
@@ -15,7 +16,7 @@ class UserBriefSerializer(serializers.ModelSerializer):
 
 
 class OrganizationSerializer(serializers.ModelSerializer):
-    owner = serializers.SlugRelatedField(
+    owner = SlugRelatedField(
         slug_field="email",
         queryset=User.objects.filter(is_active=True),
         write_only=True,
@@ -85,7 +86,7 @@ class AcceptInvitationSerializer(serializers.Serializer):
 
 
 class ApiTokenSerializer(serializers.ModelSerializer):
-    organization = serializers.SlugRelatedField(slug_field="slug", queryset=Organization.objects.all())
+    organization = SlugRelatedField(slug_field="slug", queryset=Organization.objects.all())
 
     def get_fields(self):
         fields = super().get_fields()

@@ -32,6 +32,7 @@ class OrganizationViewSet(viewsets.ModelViewSet):
 
     serializer_class = OrganizationSerializer
     lookup_field = "slug"
+    lookup_value_regex = r"[-\w]+"  # as in the organization's nested routes; anything else is a 404
     filterset_class = OrganizationFilterSet
     search_fields = ["name", "slug", "description"]
     ordering_fields = ["name", "slug", "created"]
