@@ -287,6 +287,11 @@ class ApiTokenAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
     def has_module_permission(self, request) -> bool:
         return request.user.is_active and request.user.is_staff and bool(request.user.pk)
 
+    def has_add_permission(self, request, *args) -> bool:
+        # Not even for superusers: a token is minted by its own user (`POST /api/v1/tokens/`), who sees the
+        # secret once; this form has no field to name the user or show the secret.
+        return False
+
     def has_view_permission(self, request, obj=None) -> bool:
         if obj is not None and obj.user_id == request.user.pk:
             return True

@@ -418,6 +418,9 @@ class NatsUserForm(SubjectListsForm):
         cleaned = super().clean()
         organization = self.organization()
         if organization is None:
+            if self.instance.pk is None and "organization" not in self.errors:
+                # The model allows none for the platform's own users, which the platform creates itself.
+                self.add_error("organization", "Choose the organization whose NATS account the user joins.")
             return cleaned
         account = Account.objects.filter(organization=organization).first()
         if account is None:
