@@ -157,10 +157,11 @@ class NatsUserSerializer(serializers.ModelSerializer):
         help_text="Membership of the person this user belongs to (implies owner_kind `membership`).",
     )
     membership_username = serializers.CharField(source="membership.user.username", read_only=True, allow_null=True)
+    # Every kind, so that the schema admits the platform service users a list shows; creating one is refused.
     owner_kind = serializers.ChoiceField(
-        choices=[c for c in NatsUser.OwnerKind.choices if c[0] != NatsUser.OwnerKind.SERVICE],
+        choices=NatsUser.OwnerKind.choices,
         required=False,
-        help_text="Platform service users are managed by the platform and cannot be created here.",
+        help_text="Platform service users (`service`) are managed by the platform and cannot be created here.",
     )
     publish_allow = SubjectListField(help_text="Added to the role's publish allow list.")
     publish_deny = SubjectListField(help_text="Added to the role's publish deny list.")
@@ -212,6 +213,11 @@ class NatsUserSerializer(serializers.ModelSerializer):
             clash = clash.exclude(pk=self.instance.pk)
         if clash.exists():
             raise serializers.ValidationError("A NATS user with this name already exists in this account.")
+        return value
+
+    def validate_owner_kind(self, value: str) -> str:
+        if value == NatsUser.OwnerKind.SERVICE:
+            raise serializers.ValidationError("Platform service users are managed by the platform; pick another kind.")
         return value
 
     def validate_membership(self, value: Membership | None) -> Membership | None:
