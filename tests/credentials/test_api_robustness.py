@@ -155,3 +155,17 @@ def test_a_users_empty_relations_are_null_in_every_answer(world, owner):
         assert response.data["role_name"] is None
         assert response.data["membership_username"] is None
         assert "signing_key" in response.data
+
+
+def test_the_schema_admits_every_owner_kind_a_list_shows(world, owner):
+    schema = owner.get("/api/schema/?format=json").json()
+    kinds = schema["components"]["schemas"]["OwnerKindEnum"]["enum"]
+    users = owner.get(reverse("credentials-api:natsuser-list", args=["acme"])).data["results"]
+    listed = {u["owner_kind"] for u in users}
+    assert "service" in listed
+    assert listed <= set(kinds)
+    response = owner.post(
+        reverse("credentials-api:natsuser-list", args=["acme"]), {"name": "svc", "owner_kind": "service"}, format="json"
+    )
+    assert response.status_code == 400
+    assert "managed by the platform" in response.data["owner_kind"][0]
