@@ -2,7 +2,9 @@
 
 import logging
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError, IntegrityError
 from django.db.models import ProtectedError
@@ -15,6 +17,15 @@ logger = logging.getLogger(__name__)
 #: character, a date the database cannot represent). Fields and filters refuse these with a message of their
 #: own; this is the net under them.
 UNSTORABLE_VALUE = "A value in this request is out of range or cannot be stored (e.g. a number past 64 bits)."
+
+
+class RequestTooLarge(exceptions.APIException):
+    status_code = 413
+    default_code = "request_too_large"
+
+    def __init__(self):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        super().__init__(f"The request body is too large (at most {limit:,} bytes).")
 
 
 def exception_handler(exc, context):
@@ -30,6 +41,8 @@ def exception_handler(exc, context):
         exc = exceptions.ValidationError({"detail": [protected_message(exc)]})
     elif isinstance(exc, IntegrityError):
         exc = exceptions.ValidationError({"detail": ["This change conflicts with an existing record."]})
+    elif isinstance(exc, RequestDataTooBig):
+        exc = RequestTooLarge()
     elif isinstance(exc, DataError | OverflowError):
         # PostgreSQL's data exceptions (integer out of range, NUL in text, bad time zone offset) and SQLite's
         # OverflowError for integers past 64 bits. The transaction of the change, if any, is rolled back.

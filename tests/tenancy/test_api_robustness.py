@@ -154,3 +154,14 @@ def _query(**params) -> str:
     from urllib.parse import urlencode
 
     return urlencode(params)
+
+
+def test_a_body_past_the_upload_limit_is_a_413_with_a_message(world, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    response = signed_in(world.user("owner")).post(
+        reverse("tenancy-api:invitation-list", args=["acme"]),
+        {"email": "new@example.com", "padding": "x" * 2000},
+        format="json",
+    )
+    assert response.status_code == 413
+    assert response.json() == {"detail": "The request body is too large (at most 1,000 bytes)."}
