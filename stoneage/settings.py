@@ -146,14 +146,14 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {
     # Re-pushes any NATS account whose newest JWT is not yet on the servers (down broker, down NATS, lost task).
     "nats-push-pending": {
-        "task": "credentials.tasks.push_pending",
+        "task": "credentials.tasks.nats.push_pending",
         "schedule": env.float("NATS_PUSH_PENDING_INTERVAL", default=30.0),
     },
     # Nebula: renew host certificates with <= 20 % of their lifetime left; warn about CAs expiring within 90 days.
-    "nebula-renew-hosts": {"task": "credentials.nebula_tasks.renew_due_hosts", "schedule": crontab(hour=3, minute=0)},
-    "nebula-ca-expiry": {"task": "credentials.nebula_tasks.warn_expiring_cas", "schedule": crontab(hour=3, minute=30)},
+    "nebula-renew-hosts": {"task": "credentials.tasks.nebula.renew_due_hosts", "schedule": crontab(hour=3, minute=0)},
+    "nebula-ca-expiry": {"task": "credentials.tasks.nebula.warn_expiring_cas", "schedule": crontab(hour=3, minute=30)},
 }
-CELERY_IMPORTS = ["credentials.nebula_tasks"]
+CELERY_IMPORTS = ["credentials.tasks"]
 
 CHANNEL_LAYERS = {
     "default": {

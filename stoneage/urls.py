@@ -11,8 +11,8 @@ admin.site.index_title = "Fleet administration"
 api_v1 = [
     path("", include("tenancy.api.urls")),
     path("", include("audit.api.urls")),
-    path("", include("credentials.api.urls")),
-    path("", include("credentials.api.nebula_urls")),
+    path("", include("credentials.api.urls.nats")),
+    path("", include("credentials.api.urls.nebula")),
 ]
 
 urlpatterns = [

@@ -22,7 +22,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from credentials import push
-from credentials.downloads import creds_response
+from credentials.downloads.nats import creds_response
 from credentials.models import (
     Account,
     AccountExport,

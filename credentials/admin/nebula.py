@@ -10,12 +10,10 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
-from django.http import HttpResponse
 from django.utils import timezone
-from django.utils.cache import patch_cache_control
-from django.utils.http import content_disposition_header
 
 from credentials.codecs import nebulacert as nc
+from credentials.downloads.nebula import config_response
 from credentials.models import CertificateAuthority, Host, Network, RevokedCertificate
 from credentials.services import nebula as svc
 from tenancy.admin_mixins import OrgScopedAdminMixin
@@ -313,14 +311,10 @@ class HostAdmin(CAExpiryBannerMixin, OrgScopedAdminMixin, admin.ModelAdmin):
             return None
         host = hosts[0]
         try:
-            content = svc.download_config(host, request=request)
+            return config_response(request, host)
         except ValidationError as exc:
             self.message_user(request, f"{host}: {_message(exc)}", messages.ERROR)
             return None
-        response = HttpResponse(content, content_type="application/yaml; charset=utf-8")
-        response["Content-Disposition"] = content_disposition_header(True, svc.config_filename(host))
-        patch_cache_control(response, no_store=True, private=True)
-        return response
 
     def _each(self, request, queryset, change, verb: str) -> None:
         done = 0

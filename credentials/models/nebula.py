@@ -156,7 +156,7 @@ class CertificateAuthority(models.Model):
     next_key = EncryptedSecretField()
     previous_certificate = models.TextField(blank=True, editable=False)
     rotated_at = models.DateTimeField(null=True, blank=True, editable=False)
-    # Used by the daily expiry warning (credentials.nebula_tasks) to record one audit event per CA per day.
+    # Used by the daily expiry warning (credentials.tasks.nebula) to record one audit event per CA per day.
     expiry_warned_on = models.DateField(null=True, blank=True, editable=False)
 
     created = models.DateTimeField(auto_now_add=True)

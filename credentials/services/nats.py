@@ -201,7 +201,7 @@ def queue_push_after_commit(account_id: int) -> None:
 
 def queue_push(account_id: int) -> None:
     """Queue the push; if the broker is down, the request still succeeds and the beat task catches up."""
-    from credentials.tasks import push_account
+    from credentials.tasks.nats import push_account
 
     try:
         push_account.delay(account_id)
@@ -210,7 +210,7 @@ def queue_push(account_id: int) -> None:
 
 
 def queue_tombstone_push() -> None:
-    from credentials.tasks import push_pending
+    from credentials.tasks.nats import push_pending
 
     try:
         push_pending.delay()

@@ -21,7 +21,6 @@ from django.utils import timezone
 
 from audit import record_credential_read
 from audit.models import Action
-from audit.registry import register
 from audit.services import write_event
 from credentials.codecs import nebulacert as nc
 from credentials.codecs import nebulayaml as ny
@@ -626,8 +625,3 @@ def rotate_ca(ca: CertificateAuthority, phase: str, *, version: int | None = Non
     ca.save()
     return RotationResult(ca, phase)
 
-
-def register_audit() -> None:
-    """Every change to the Nebula models is in the audit log (private keys redacted by their field class)."""
-    for model in (CertificateAuthority, Network, Host, RevokedCertificate):
-        register(model)

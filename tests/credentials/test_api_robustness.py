@@ -27,8 +27,8 @@ def owner(world) -> APIClient:
 @pytest.mark.parametrize(
     ("name", "parameter"),
     [
-        ("credentials-api:natsuser-list", "role"),
-        ("credentials-api:natsuser-list", "membership"),
+        ("nats-api:natsuser-list", "role"),
+        ("nats-api:natsuser-list", "membership"),
         ("nebula-api:host-list", "network"),
         ("nebula-api:network-list", "ca"),
     ],
@@ -46,7 +46,7 @@ def test_id_filters_still_filter(world, owner):
     role = make_role(world.org)
     user = make_nats_user(world.org, role=role)
     make_nats_user(world.org)
-    results = owner.get(reverse("credentials-api:natsuser-list", args=["acme"]), {"role": role.pk}).data["results"]
+    results = owner.get(reverse("nats-api:natsuser-list", args=["acme"]), {"role": role.pk}).data["results"]
     assert [u["id"] for u in results] == [user.pk]
     host = make_host(world.org)
     results = owner.get(url("host-list", world), {"network": host.network_id}).data["results"]
@@ -113,7 +113,7 @@ def test_huge_numbers_in_a_host_body_are_field_errors(world, owner):
 
 def test_an_import_from_an_exporter_key_with_a_nul_is_a_field_error(world, owner):
     response = owner.post(
-        reverse("credentials-api:import-list", args=["acme"]),
+        reverse("nats-api:import-list", args=["acme"]),
         {"name": "in", "subject": "a.b", "exporter": "A\x00"},
         format="json",
     )
@@ -133,7 +133,7 @@ def test_removing_a_malformed_signing_key_is_a_field_error(world, owner, key):
 
 def test_limits_past_64_bits_are_field_errors(world, owner):
     response = owner.post(
-        reverse("credentials-api:natsrole-list", args=["acme"]), {"name": "big", "max_data": 2**63}, format="json"
+        reverse("nats-api:natsrole-list", args=["acme"]), {"name": "big", "max_data": 2**63}, format="json"
     )
     assert response.status_code == 400
     assert "max_data" in response.data
@@ -141,7 +141,7 @@ def test_limits_past_64_bits_are_field_errors(world, owner):
     superuser.force_authenticate(world.superuser)
     for value in (2**63, -(2**63) - 1, 10**30):
         response = superuser.patch(
-            reverse("credentials-api:account", args=["acme"]), {"max_connections": value}, format="json"
+            reverse("nats-api:account", args=["acme"]), {"max_connections": value}, format="json"
         )
         assert response.status_code == 400, (value, response.content)
         assert "max_connections" in response.data
@@ -149,7 +149,7 @@ def test_limits_past_64_bits_are_field_errors(world, owner):
 
 def test_a_users_empty_relations_are_null_in_every_answer(world, owner):
     user = make_nats_user(world.org)
-    detail = reverse("credentials-api:natsuser-detail", args=["acme", user.pk])
+    detail = reverse("nats-api:natsuser-detail", args=["acme", user.pk])
     for response in (owner.get(detail), owner.patch(detail, {"description": "x"}, format="json")):
         assert response.status_code == 200
         assert response.data["role_name"] is None
@@ -160,12 +160,12 @@ def test_a_users_empty_relations_are_null_in_every_answer(world, owner):
 def test_the_schema_admits_every_owner_kind_a_list_shows(world, owner):
     schema = owner.get("/api/schema/?format=json").json()
     kinds = schema["components"]["schemas"]["OwnerKindEnum"]["enum"]
-    users = owner.get(reverse("credentials-api:natsuser-list", args=["acme"])).data["results"]
+    users = owner.get(reverse("nats-api:natsuser-list", args=["acme"])).data["results"]
     listed = {u["owner_kind"] for u in users}
     assert "service" in listed
     assert listed <= set(kinds)
     response = owner.post(
-        reverse("credentials-api:natsuser-list", args=["acme"]), {"name": "svc", "owner_kind": "service"}, format="json"
+        reverse("nats-api:natsuser-list", args=["acme"]), {"name": "svc", "owner_kind": "service"}, format="json"
     )
     assert response.status_code == 400
     assert "managed by the platform" in response.data["owner_kind"][0]

@@ -11,19 +11,19 @@ pytestmark = pytest.mark.django_db
 
 
 def account_url(world, slug=None):
-    return reverse("credentials-api:account", args=[slug or world.org.slug])
+    return reverse("nats-api:account", args=[slug or world.org.slug])
 
 
 def keys_url(world):
-    return reverse("credentials-api:account-signing-keys", args=[world.org.slug])
+    return reverse("nats-api:account-signing-keys", args=[world.org.slug])
 
 
 def rotate_url(world):
-    return reverse("credentials-api:account-signing-keys-rotate", args=[world.org.slug])
+    return reverse("nats-api:account-signing-keys-rotate", args=[world.org.slug])
 
 
 def key_url(world, public_key):
-    return reverse("credentials-api:account-signing-key", args=[world.org.slug, public_key])
+    return reverse("nats-api:account-signing-key", args=[world.org.slug, public_key])
 
 
 def test_every_role_reads_the_account(world):

@@ -3,7 +3,7 @@
 import pytest
 from django.urls import reverse
 
-from credentials.api.views import NATS_READERS
+from credentials.api.views.nats import NATS_READERS
 from credentials.models import AccountExport, AccountImport
 from credentials.services import nats as svc
 from tenancy.roles import MANAGERS
@@ -16,8 +16,8 @@ pytestmark = pytest.mark.django_db
 def url(kind, world, pk=None, slug=None):
     slug = slug or world.org.slug
     if pk is None:
-        return reverse(f"credentials-api:{kind}-list", args=[slug])
-    return reverse(f"credentials-api:{kind}-detail", args=[slug, pk])
+        return reverse(f"nats-api:{kind}-list", args=[slug])
+    return reverse(f"nats-api:{kind}-detail", args=[slug, pk])
 
 
 def make_export(org, **fields) -> AccountExport:

@@ -21,7 +21,7 @@ def rotate_url(world):
 
 
 def test_route_name():
-    assert reverse("credentials-api:my-nats-creds-rotate") == URL
+    assert reverse("nats-api:my-nats-creds-rotate") == URL
 
 
 def test_every_role_rotates_its_own_linked_user(world):

@@ -3,7 +3,7 @@ import itertools
 import pytest
 from django.urls import reverse
 
-from credentials.api.views import NATS_READERS
+from credentials.api.views.nats import NATS_READERS
 from credentials.models import NatsRole
 from tenancy.roles import MANAGERS
 from tests.credentials.nats_support import claims, make_nats_user, make_role, reload, unique
@@ -13,11 +13,11 @@ pytestmark = pytest.mark.django_db
 
 
 def list_url(world, slug=None):
-    return reverse("credentials-api:natsrole-list", args=[slug or world.org.slug])
+    return reverse("nats-api:natsrole-list", args=[slug or world.org.slug])
 
 
 def detail_url(role, slug=None):
-    return reverse("credentials-api:natsrole-detail", args=[slug or role.organization.slug, role.pk])
+    return reverse("nats-api:natsrole-detail", args=[slug or role.organization.slug, role.pk])
 
 
 def role_body(**overrides):

@@ -5,7 +5,7 @@ import pytest
 from django.urls import reverse
 
 from audit.models import AuditEvent
-from credentials.api.views import NATS_READERS
+from credentials.api.views.nats import NATS_READERS
 from credentials.codecs import natsjwt as nj
 from credentials.models import NatsUser
 from credentials.services import nats as svc
@@ -28,15 +28,15 @@ pytestmark = pytest.mark.django_db
 
 
 def list_url(world, slug=None):
-    return reverse("credentials-api:natsuser-list", args=[slug or world.org.slug])
+    return reverse("nats-api:natsuser-list", args=[slug or world.org.slug])
 
 
 def detail_url(user, slug=None):
-    return reverse("credentials-api:natsuser-detail", args=[slug or user.organization.slug, user.pk])
+    return reverse("nats-api:natsuser-detail", args=[slug or user.organization.slug, user.pk])
 
 
 def action_url(user, name, slug=None):
-    return reverse(f"credentials-api:natsuser-{name}", args=[slug or user.organization.slug, user.pk])
+    return reverse(f"nats-api:natsuser-{name}", args=[slug or user.organization.slug, user.pk])
 
 
 @pytest.fixture

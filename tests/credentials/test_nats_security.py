@@ -23,11 +23,11 @@ pytestmark = pytest.mark.django_db
 
 
 def role_url(role):
-    return reverse("credentials-api:natsrole-detail", args=[role.organization.slug, role.pk])
+    return reverse("nats-api:natsrole-detail", args=[role.organization.slug, role.pk])
 
 
 def user_url(user):
-    return reverse("credentials-api:natsuser-detail", args=[user.organization.slug, user.pk])
+    return reverse("nats-api:natsuser-detail", args=[user.organization.slug, user.pk])
 
 
 def is_revoked(jwt: str, org) -> bool:
@@ -167,7 +167,7 @@ def test_regenerating_my_own_creds_returns_the_new_jwt(world, api, clock):
     before = user.jwt
     clock()
     api.force_authenticate(world.user("member"))
-    response = api.post(reverse("credentials-api:my-nats-creds-rotate") + "?org=acme")
+    response = api.post(reverse("nats-api:my-nats-creds-rotate") + "?org=acme")
     assert response.status_code == 200
     jwt, _ = nj.parse_creds(response.content.decode())
     assert jwt == reload(user).jwt != before

@@ -304,7 +304,7 @@ def test_renewal_skips_certificates_already_ending_with_their_ca(world):
 
 
 def test_renewal_task_runs_the_service(world):
-    from credentials import nebula_tasks
+    from credentials.tasks import nebula as nebula_tasks
 
     now = timezone.now()
     due = shift(make_host(world.org), not_before=now - timedelta(days=90), not_after=now + timedelta(days=1))

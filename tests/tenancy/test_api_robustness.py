@@ -28,7 +28,7 @@ def test_a_slug_with_a_nul_in_the_path_is_a_404(world):
 def test_an_organization_named_by_query_parameter_must_be_a_slug(world):
     client = signed_in(world.user("owner"))
     for org in ("acme\x00", "acmé", "a" * 500):
-        response = client.post(reverse("credentials-api:my-nats-creds-rotate") + "?" + _query(org=org))
+        response = client.post(reverse("nats-api:my-nats-creds-rotate") + "?" + _query(org=org))
         assert response.status_code == 404, (org, response.content)
 
 

@@ -1,4 +1,4 @@
-"""Celery beat tasks of the Nebula PKI (scheduled in `CELERY_BEAT_SCHEDULE`, loaded through `CELERY_IMPORTS`)."""
+"""Celery tasks of the Nebula PKI: the daily renewal and CA expiry warning (scheduled in `CELERY_BEAT_SCHEDULE`)."""
 
 from celery import shared_task
 

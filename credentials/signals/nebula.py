@@ -1,4 +1,4 @@
-"""Thin signal handlers for the Nebula PKI: whichever door a change comes through, the rules follow it."""
+"""Signal receivers of the Nebula half: the safety net for changes made outside `credentials.services.nebula`."""
 
 from django.db.models.signals import post_save, pre_delete
 from django.dispatch import receiver

@@ -1,4 +1,4 @@
-"""Thin signal handlers: whichever door a change comes through, the NATS trust chain follows it."""
+"""Signal receivers of the NATS half: the safety net for changes made outside `credentials.services.nats`."""
 
 from django.conf import settings
 from django.db.models.signals import post_save, pre_delete

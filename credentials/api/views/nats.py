@@ -20,7 +20,7 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from credentials.api.serializers import (
+from credentials.api.serializers.nats import (
     AccountExportSerializer,
     AccountImportSerializer,
     AccountSerializer,
@@ -28,7 +28,7 @@ from credentials.api.serializers import (
     NatsUserSerializer,
     SigningKeyChangeSerializer,
 )
-from credentials.downloads import creds_response
+from credentials.downloads.nats import creds_response
 from credentials.filtersets import (
     AccountExportFilterSet,
     AccountImportFilterSet,

@@ -13,9 +13,6 @@ from __future__ import annotations
 
 import django_filters
 from django.db.models import Count
-from django.http import HttpResponse
-from django.utils.cache import patch_cache_control
-from django.utils.http import content_disposition_header
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.decorators import action
@@ -23,13 +20,14 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 
-from credentials.api.nebula_serializers import (
+from credentials.api.serializers.nebula import (
     CertificateAuthoritySerializer,
     HostSerializer,
     NetworkSerializer,
     RotationResultSerializer,
     RotationSerializer,
 )
+from credentials.downloads.nebula import CONFIG_CONTENT_TYPE, config_response, text_download
 from credentials.models import CertificateAuthority, Host, Network
 from credentials.services import nebula as svc
 from stoneage.filters import FilterSet, IntegerFilter
@@ -39,7 +37,7 @@ from tenancy.roles import ALL_ROLES, MANAGERS, Role
 #: Read host rows (certificates, addresses, firewall rules); configs stay with MANAGERS.
 HOST_READERS = MANAGERS | {Role.AUDITOR}
 PEM_CONTENT_TYPE = "application/x-pem-file"
-YAML_CONTENT_TYPE = "application/yaml"
+YAML_CONTENT_TYPE = CONFIG_CONTENT_TYPE
 
 
 class _TextRenderer(BaseRenderer):
@@ -61,14 +59,6 @@ class PemRenderer(_TextRenderer):
 class YamlRenderer(_TextRenderer):
     media_type = YAML_CONTENT_TYPE
     format = "yaml"
-
-
-def text_download(content: str, content_type: str, filename: str, *, private: bool) -> HttpResponse:
-    response = HttpResponse(content, content_type=f"{content_type}; charset=utf-8")
-    response["Content-Disposition"] = content_disposition_header(True, filename)
-    if private:
-        patch_cache_control(response, no_store=True, private=True)
-    return response
 
 
 # --- Certificate authorities --------------------------------------------------------------------------------------
@@ -196,9 +186,7 @@ class HostViewSet(OrgScopedViewSet):
     def config(self, request, org_slug=None, pk=None):
         """The host's Nebula config, rendered now (current CA bundle, blocklist, lighthouses, relays). It holds
         the private key of a generated key pair; the download is recorded in the audit log."""
-        host = self.get_object()
-        content = svc.download_config(host, request=request)
-        return text_download(content, YAML_CONTENT_TYPE, svc.config_filename(host), private=True)
+        return config_response(request, self.get_object())
 
     def _host_action(self, change) -> Response:
         host = change(self.get_object())

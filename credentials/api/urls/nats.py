@@ -1,9 +1,9 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from credentials.api import views
+from credentials.api.views import nats as views
 
-app_name = "credentials-api"
+app_name = "nats-api"
 
 ORG = r"orgs/(?P<org_slug>[-\w]+)/nats"
 

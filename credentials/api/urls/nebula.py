@@ -1,7 +1,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from credentials.api import nebula as views
+from credentials.api.views import nebula as views
 
 app_name = "nebula-api"
 

@@ -1,0 +1,1 @@
+"""Credentials API serializers, one module per half: `nats.py` and `nebula.py`."""
