@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make dev`: the whole stack on one machine — SQLite (or DATABASE_URL), Redis, an operator-mode nats-server
-# configured by our own `nats_export`, Celery worker and beat, and daphne — under honcho. Ctrl-C stops it all.
+# configured by our own `nats_export`, Celery worker and beat, and daphne — under honcho, each process restarted
+# by deploy/keep_running.py when it exits. Ctrl-C stops it all.
 source "$(dirname "$0")/common.sh"
 
 STATE="${STATE_DIR:-$ROOT/.state}"
@@ -15,21 +16,10 @@ export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:$REDIS_PORT/0}"
 "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null \
   || die "Python 3.11 or newer is required (found: $("$PYTHON" --version 2>&1)); set PYTHON=/path/to/python3.11."
 
-port_in_use() {
-  "$PYTHON" - "$1" <<'PY'
-import socket, sys
-s = socket.socket()
-try:
-    s.bind(("127.0.0.1", int(sys.argv[1])))
-except OSError:
-    sys.exit(0)
-sys.exit(1)
-PY
-}
-for spec in "WEB_PORT:$WEB_PORT" "NATS_PORT:$NATS_PORT" "NATS_WS_PORT:$NATS_WS_PORT" "NATS_HTTP_PORT:$NATS_HTTP_PORT"; do
-  name="${spec%%:*}"; port="${spec#*:}"
-  if port_in_use "$port"; then die "port $port ($name) is already in use; stop what holds it or set $name to another port."; fi
-done
+# Fails with one sentence per port a server could not listen on (TIME_WAIT sockets from a stack just stopped
+# do not count: the servers bind with SO_REUSEADDR, and so does the check).
+"$PYTHON" deploy/port_check.py "WEB_PORT=$WEB_HOST:$WEB_PORT" "NATS_PORT=127.0.0.1:$NATS_PORT" \
+  "NATS_WS_PORT=127.0.0.1:$NATS_WS_PORT" "NATS_HTTP_PORT=127.0.0.1:$NATS_HTTP_PORT" || exit 1
 
 ensure_venv "dev"
 mkdir -p "$STATE"
@@ -56,9 +46,10 @@ redis_answers() { "$VENV/bin/python" -c "import redis,sys; redis.Redis.from_url(
 if redis_answers; then
   echo "Using the Redis at $REDIS_URL"
 else
-  port_in_use "$REDIS_PORT" && die "port $REDIS_PORT (REDIS_PORT) is in use but does not answer as Redis; set REDIS_URL or REDIS_PORT."
+  "$PYTHON" deploy/port_check.py "REDIS_PORT=127.0.0.1:$REDIS_PORT" \
+    || die "no Redis answers at $REDIS_URL and one cannot be started on port $REDIS_PORT; set REDIS_URL or REDIS_PORT."
   command -v redis-server >/dev/null || { echo "Installing Debian's redis-server..."; apt_install redis-server; }
-  echo "redis: exec redis-server --bind 127.0.0.1 --port $REDIS_PORT --save '' --appendonly no --dir '$STATE'" >> "$STATE/Procfile"
+  echo "redis: exec \"\$VENV/bin/python\" deploy/keep_running.py -- redis-server --bind 127.0.0.1 --port $REDIS_PORT --save '' --appendonly no --dir '$STATE'" >> "$STATE/Procfile"
   export REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
 fi
 
