@@ -10,7 +10,6 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
-from django.utils import timezone
 
 from credentials.codecs import nebulacert as nc
 from credentials.downloads.nebula import config_response
@@ -195,19 +194,15 @@ class HostAdminForm(forms.ModelForm):
     def clean(self):
         cleaned = super().clean()
         network = cleaned.get("network") if "network" in self.fields else self.instance.network
-        if network is not None:
-            self.instance.organization_id = network.organization_id
-            if "overlay_ip" in self.fields and not cleaned.get("overlay_ip"):
-                if self.instance.pk:
-                    cleaned["overlay_ip"] = self.instance.overlay_ip
-                else:
-                    try:
-                        cleaned["overlay_ip"] = svc.allocate_ip(network)
-                    except ValidationError as exc:
-                        self.add_error("overlay_ip", _message(exc))
-                self.instance.overlay_ip = cleaned.get("overlay_ip")
-            if not self.instance.pk and network.ca.not_after <= timezone.now():
-                raise ValidationError("The network's certificate authority has expired; it must be rotated first.")
+        # The address is allocated here, not in `create_host`, so that a full network is a form error.
+        if network is not None and "overlay_ip" in self.fields and not cleaned.get("overlay_ip"):
+            if self.instance.pk:
+                cleaned["overlay_ip"] = self.instance.overlay_ip
+            else:
+                try:
+                    cleaned["overlay_ip"] = svc.allocate_ip(network)
+                except ValidationError as exc:
+                    self.add_error("overlay_ip", _message(exc))
         return cleaned
 
 
@@ -219,7 +214,7 @@ class HostAdmin(CAExpiryBannerMixin, OrgScopedAdminMixin, admin.ModelAdmin):
     list_filter = ["active", "is_lighthouse", "is_relay", "key_source", "organization"]
     list_select_related = ["network", "organization"]
     search_fields = ["hostname", "overlay_ip", "fingerprint"]
-    actions = ["download_config", "renew", "deactivate", "reactivate"]
+    actions = ["download_config", "renew", "rekey", "deactivate", "reactivate"]
     certificate_fields = [
         "active",
         "key_source",
@@ -336,7 +331,11 @@ class HostAdmin(CAExpiryBannerMixin, OrgScopedAdminMixin, admin.ModelAdmin):
     def deactivate(self, request, queryset):
         self._each(request, queryset, svc.deactivate_host, "deactivated")
 
-    @admin.action(description="Reactivate (issue a new certificate)", permissions=["change"])
+    @admin.action(description="Rekey (new key pair and certificate; the old one is revoked)", permissions=["change"])
+    def rekey(self, request, queryset):
+        self._each(request, queryset, svc.rekey_host, "rekeyed: download their configs again")
+
+    @admin.action(description="Reactivate (new certificate; a generated key pair is replaced)", permissions=["change"])
     def reactivate(self, request, queryset):
         self._each(request, queryset, svc.reactivate_host, "reactivated")
 

@@ -5,8 +5,11 @@ stored: `credentials.services.nebula.render_config` builds them on demand, so a 
 decrypted when someone downloads its config (an audited read).
 
 Revocation: a `RevokedCertificate` row per withdrawn certificate (host deactivated, deleted, or re-issued with
-a different identity), kept until the certificate expires. Every host of the CA carries the unexpired ones in
-`pki.blocklist`.
+a different identity or key pair), kept until the certificate expires. Every host of the CA carries the
+unexpired ones in `pki.blocklist`.
+
+Addressing: the networks of one CA do not overlap, and an overlay IP is unique per CA (`Host.ca`), so no two
+hosts of one trust domain share an address.
 """
 
 from __future__ import annotations
@@ -222,16 +225,41 @@ class Network(models.Model):
     def clean(self) -> None:
         if self.ca_id and self.organization_id and self.ca.organization_id != self.organization_id:
             raise ValidationError({"ca": "This certificate authority belongs to another organization."})
-        if self.ca_id:
-            # Field-level messages for the unique constraints (which stay as the database's guarantee).
-            siblings = Network.objects.filter(ca_id=self.ca_id).exclude(pk=self.pk)
-            errors = {}
-            if self.name and siblings.filter(name=self.name).exists():
-                errors["name"] = "This certificate authority already has a network with this name."
-            if self.cidr and siblings.filter(cidr=self.cidr).exists():
-                errors["cidr"] = "This certificate authority already has a network with this range."
-            if errors:
-                raise ValidationError(errors)
+        if not self.ca_id:
+            return
+        # Field-level messages for the unique constraints (which stay as the database's guarantee).
+        siblings = Network.objects.filter(ca_id=self.ca_id).exclude(pk=self.pk)
+        errors = {}
+        if self.name and siblings.filter(name=self.name).exists():
+            errors["name"] = "This certificate authority already has a network with this name."
+        other = self._overlapping(siblings)
+        if other is not None:
+            errors["cidr"] = (
+                f"{self.cidr} overlaps the network “{other.name}” ({other.cidr}) of the same certificate authority, "
+                f"whose hosts could then get the same address: choose a range outside {other.cidr}."
+            )
+        if errors:
+            raise ValidationError(errors)
+
+    def _overlapping(self, siblings) -> Network | None:
+        """A network of the same CA whose range overlaps this one, when this range is new or changed.
+
+        Ranges that overlapped before this rule existed are left alone: their hosts' addresses are unique per CA
+        all the same (`Host.ca`). The caller holds the CA's row lock, so two requests cannot both pass.
+        """
+        try:
+            mine = ipaddress.IPv4Network(self.cidr)
+        except (TypeError, ValueError):
+            return None  # reported by the field validator
+        if self.pk is not None and Network.objects.filter(pk=self.pk, cidr=self.cidr).exists():
+            return None
+        for other in siblings.only("pk", "name", "cidr").order_by("cidr"):
+            try:
+                if ipaddress.IPv4Network(other.cidr).overlaps(mine):
+                    return other
+            except ValueError:
+                continue
+        return None
 
 
 class Host(models.Model):
@@ -243,6 +271,9 @@ class Host(models.Model):
     # RESTRICT: a network with hosts cannot be deleted (delete the hosts first, which revokes them), except
     # when the whole organization goes.
     network = models.ForeignKey(Network, on_delete=models.RESTRICT, related_name="hosts")
+    # The network's CA, copied so that the database keeps an overlay IP unique per CA (one trust domain), not
+    # only per network. `save` keeps it in step with the network.
+    ca = models.ForeignKey(CertificateAuthority, on_delete=models.RESTRICT, related_name="hosts", editable=False)
     hostname = models.CharField(max_length=100, validators=[validate_hostname], help_text="The certificate name.")
     overlay_ip = models.GenericIPAddressField(
         protocol="IPv4", null=True, blank=True, help_text="Inside the network; the next free address when empty."
@@ -308,11 +339,16 @@ class Host(models.Model):
         verbose_name = "Nebula host"
         constraints = [
             models.UniqueConstraint(fields=["network", "hostname"], name="nebula_host_unique_hostname"),
-            models.UniqueConstraint(fields=["network", "overlay_ip"], name="nebula_host_unique_ip"),
+            models.UniqueConstraint(fields=["ca", "overlay_ip"], name="nebula_host_unique_ca_ip"),
         ]
 
     def __str__(self) -> str:
         return self.hostname
+
+    def save(self, *args, **kwargs) -> None:
+        if self.network_id is not None:
+            self.ca_id = self.network.ca_id
+        super().save(*args, **kwargs)
 
     @property
     def device_key_path(self) -> str:
@@ -320,9 +356,16 @@ class Host(models.Model):
 
     def clean(self) -> None:
         network = self.network if self.network_id else None
-        if network is not None and self.organization_id and network.organization_id != self.organization_id:
-            raise ValidationError({"network": "This network belongs to another organization."})
         errors: dict[str, str] = {}
+        if network is not None:
+            # A host belongs to its network's organization and CA.
+            if self.organization_id is None:
+                self.organization_id = network.organization_id
+            if network.organization_id != self.organization_id:
+                raise ValidationError({"network": "This network belongs to another organization."})
+            self.ca_id = network.ca_id
+            if self.pk is None and network.ca.not_after <= timezone.now():
+                errors["network"] = "The certificate authority has expired; it must be rotated before hosts are added."
         if (self.is_lighthouse or self.is_relay) and not self.public_host_port:
             errors["public_host_port"] = "Lighthouses and relays need a public host:port that peers can reach."
         if self.key_path and ("\n" in self.key_path or "\0" in self.key_path):
@@ -331,6 +374,11 @@ class Host(models.Model):
             self._check_addresses(network, errors)
         if errors:
             raise ValidationError(errors)
+
+    def _address_holder(self, ca_id: int, ip: str) -> Host | None:
+        """Another host of the CA with this overlay IP (addresses are unique per CA, across its networks)."""
+        others = Host.objects.filter(ca_id=ca_id, overlay_ip=ip).exclude(pk=self.pk).select_related("network")
+        return others.first()
 
     def _check_addresses(self, network: Network, errors: dict[str, str]) -> None:
         """The overlay IP, unsafe networks and routes against the network (values the field validators
@@ -348,8 +396,15 @@ class Host(models.Model):
                 errors["overlay_ip"] = f"{ip} is the network's network address."
             elif ip == overlay.broadcast_address:
                 errors["overlay_ip"] = f"{ip} is the network's broadcast address."
-            elif siblings.filter(overlay_ip=str(ip)).exists():
-                errors["overlay_ip"] = f"{ip} is already used in this network."
+            else:
+                holder = self._address_holder(network.ca_id, str(ip))
+                if holder is not None and holder.network_id == network.pk:
+                    errors["overlay_ip"] = f"{ip} is already used in this network."
+                elif holder is not None:
+                    errors["overlay_ip"] = (
+                        f"{ip} is already used by the host “{holder.hostname}” of the network “{holder.network.name}” "
+                        "under the same certificate authority."
+                    )
         if self.hostname and siblings.filter(hostname=self.hostname).exists():
             errors["hostname"] = "This network already has a host with this name."
         for item in self.unsafe_networks if isinstance(self.unsafe_networks, list) else []:
@@ -379,6 +434,7 @@ class RevokedCertificate(models.Model):
         DEACTIVATED = "deactivated", "Host deactivated"
         DELETED = "deleted", "Host deleted"
         SUPERSEDED = "superseded", "Re-issued with a different identity"
+        REKEYED = "rekeyed", "Re-issued with a new key pair"
 
     org_lookup = "ca__organization"
 

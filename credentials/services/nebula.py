@@ -34,6 +34,15 @@ log = logging.getLogger(__name__)
 CLOCK_SKEW = timedelta(minutes=5)
 #: Host fields written into the certificate: changing one re-issues it and revokes the old one.
 IDENTITY_FIELDS = ("hostname", "overlay_ip", "groups", "unsafe_networks")
+#: Fields a host keeps for life, with the reason `update_host` gives when a change asks for another value (the
+#: same value is accepted, so a client may send a host back as it read it).
+FIXED_FIELDS = {
+    "network": "A host cannot move to another network; create a new host there.",
+    "public_key": (
+        "A host keeps its public key: rekey it for a new key pair generated here; a device-held key comes from "
+        "the device, so delete the host and create it again with the device's new public key."
+    ),
+}
 #: Fields a change through `update_host` may touch (identity fields plus config-only ones).
 UPDATABLE_FIELDS = (
     *IDENTITY_FIELDS,
@@ -116,9 +125,11 @@ def lock_ca(ca_or_id) -> CertificateAuthority:
 def create_network(
     *, organization: Organization, name: str, cidr: str, ca: CertificateAuthority | None = None, description: str = ""
 ) -> Network:
+    # The CA's row lock serializes the range checks of its networks: two overlapping ranges cannot both pass.
+    ca = lock_ca(ca or ensure_ca(organization))
     network = Network(
         organization=organization,
-        ca=ca or ensure_ca(organization),
+        ca=ca,
         name=name,
         cidr=cidr,
         description=description,
@@ -130,6 +141,7 @@ def create_network(
 
 @transaction.atomic
 def update_network(network: Network, **changes) -> Network:
+    lock_ca(network.ca_id)  # before the network's row, in the order rotation and creation lock them
     network = Network.objects.select_for_update().get(pk=network.pk)
     if "ca" in changes and changes["ca"] != network.ca:
         raise ValidationError({"ca": "A network keeps its certificate authority; rotate the CA instead."})
@@ -171,11 +183,19 @@ def parse_device_public_key(value: str | bytes) -> bytes:
 
 
 def allocate_ip(network: Network) -> str:
-    """The lowest free address of the network (the caller holds the network's row lock)."""
-    used = {
-        ipaddress.IPv4Address(ip) for ip in network.hosts.exclude(overlay_ip=None).values_list("overlay_ip", flat=True)
-    }
-    for ip in network.ip_network.hosts():
+    """The lowest address of the network that no host of its CA uses (the caller holds the network's row lock).
+
+    Hosts of other networks count only where ranges overlap, which new networks cannot do; older ones may.
+    """
+    overlay = network.ip_network
+    sharing = [
+        pk
+        for pk, cidr in Network.objects.filter(ca_id=network.ca_id).values_list("pk", "cidr")
+        if pk == network.pk or ipaddress.IPv4Network(cidr).overlaps(overlay)
+    ]
+    taken = Host.objects.filter(network__in=sharing).exclude(overlay_ip=None).values_list("overlay_ip", flat=True)
+    used = {ipaddress.IPv4Address(ip) for ip in taken}
+    for ip in overlay.hosts():
         if ip not in used:
             return str(ip)
     raise ValidationError({"overlay_ip": f"The network {network.cidr} has no free address left."})
@@ -277,18 +297,38 @@ def create_host(
         host.key_source = Host.KeySource.DEVICE
         host.public_key = parse_device_public_key(public_key).hex()
     else:
-        private, public = nc.generate_host_keypair()
         host.key_source = Host.KeySource.GENERATED
-        host.public_key = public.hex()
-        seal(host, "private_key", nc.x25519_private_key_to_pem(private))
+        _generate_key_pair(host)
     host.full_clean(exclude=["private_key"])
     issue_certificate(host, ca=network.ca, save=False)
+    _save(host)
+    return host
+
+
+def _save(host: Host) -> None:
+    """Save a host whose name and address were checked; another request may have taken one since."""
     try:
         with transaction.atomic():
             host.save()
     except IntegrityError:
+        host.full_clean(exclude=["private_key"])  # names what was taken, now that the other row is visible
         raise ValidationError({"overlay_ip": f"{host.overlay_ip} was just taken; try again."}) from None
-    return host
+
+
+def _generate_key_pair(host: Host) -> None:
+    """A new X25519 key pair for a host whose key we hold; the private key is sealed at rest."""
+    if host.key_source != Host.KeySource.GENERATED:
+        raise ValidationError(
+            {
+                "key_source": (
+                    "This host's private key is held by the device, so only the device can make a new key pair "
+                    "(nebula-cert keygen): delete the host and create it again with the new public key."
+                )
+            }
+        )
+    private, public = nc.generate_host_keypair()
+    host.public_key = public.hex()
+    seal(host, "private_key", nc.x25519_private_key_to_pem(private))
 
 
 @transaction.atomic
@@ -296,10 +336,11 @@ def update_host(host: Host, **changes) -> Host:
     """Change a host. Identity changes (name, address, groups, unsafe networks) re-issue its certificate and
     revoke the old one, so a host cannot keep using groups it lost; a new lifetime re-issues without revoking.
     Everything else only affects the config, which is rendered on demand."""
-    unknown = set(changes) - set(UPDATABLE_FIELDS)
+    unknown = set(changes) - set(UPDATABLE_FIELDS) - set(FIXED_FIELDS)
     if unknown:
         raise ValidationError({name: "This field cannot be changed." for name in sorted(unknown)})
     host = lock_host(host)
+    _drop_fixed_fields(host, changes)
     if "overlay_ip" in changes and not changes["overlay_ip"]:
         changes.pop("overlay_ip")
     before = {name: getattr(host, name) for name in changes}
@@ -308,12 +349,27 @@ def update_host(host: Host, **changes) -> Host:
     host.full_clean(exclude=["private_key"])
     identity_changed = any(before[n] != getattr(host, n) for n in IDENTITY_FIELDS if n in changes)
     reissue = identity_changed or ("validity_days" in changes and before["validity_days"] != host.validity_days)
-    if not host.active or not reissue:
-        host.save()
-        return host
-    if identity_changed:
-        _revoke(Host.objects.get(pk=host.pk), RevokedCertificate.Reason.SUPERSEDED)
-    return issue_certificate(host)
+    if host.active and reissue:
+        if identity_changed:
+            _revoke(Host.objects.get(pk=host.pk), RevokedCertificate.Reason.SUPERSEDED)
+        issue_certificate(host, save=False)
+    _save(host)
+    return host
+
+
+def _drop_fixed_fields(host: Host, changes: dict) -> None:
+    """Remove the fixed fields from `changes`, refusing any that asks for another value."""
+    errors = {}
+    if "network" in changes:
+        network = changes.pop("network")
+        if getattr(network, "pk", network) != host.network_id:
+            errors["network"] = FIXED_FIELDS["network"]
+    if "public_key" in changes:
+        key = changes.pop("public_key")
+        if key and parse_device_public_key(key).hex() != host.public_key:
+            errors["public_key"] = FIXED_FIELDS["public_key"]
+    if errors:
+        raise ValidationError(errors)
 
 
 @transaction.atomic
@@ -329,12 +385,33 @@ def deactivate_host(host: Host) -> Host:
 
 
 @transaction.atomic
-def reactivate_host(host: Host) -> Host:
-    """A new certificate (same key); the old one stays on the blocklist until it expires."""
+def reactivate_host(host: Host, *, rekey: bool | None = None) -> Host:
+    """A new certificate; the old one stays on the blocklist until it expires.
+
+    A key pair generated here is replaced too unless `rekey=False`, so that the private key in the configs
+    handed out before cannot be used with the new certificate. A device-held key is kept (`rekey=True` is
+    refused: only the device can make a new one).
+    """
     host = lock_host(host)
     if host.active:
         return host
+    if rekey is None:
+        rekey = host.key_source == Host.KeySource.GENERATED
+    if rekey:
+        _generate_key_pair(host)
     host.active = True
+    return issue_certificate(host)
+
+
+@transaction.atomic
+def rekey_host(host: Host) -> Host:
+    """A new key pair and certificate for a host whose key pair we generated; the old certificate goes on the
+    CA's blocklist. Its new config (with the new private key) must reach the host: download it again."""
+    host = lock_host(host)
+    if not host.active:
+        raise ValidationError({"active": "This host is deactivated; reactivating it issues a new key pair."})
+    _generate_key_pair(host)
+    _revoke(host, RevokedCertificate.Reason.REKEYED)
     return issue_certificate(host)
 
 

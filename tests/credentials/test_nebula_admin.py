@@ -12,7 +12,7 @@ from credentials.codecs import nebulacert as nc
 from credentials.models import CertificateAuthority, Host, Network
 from credentials.services import nebula as svc
 from tenancy.models import Membership
-from tests.credentials.nebula_support import ca_of, make_host, make_network, reload
+from tests.credentials.nebula_support import ca_of, make_host, make_network, reload, replace_ca_certificate
 
 pytestmark = pytest.mark.django_db
 
@@ -115,6 +115,30 @@ def test_admin_creates_a_network_on_the_organizations_ca(world, client):
     assert response.status_code == 200 and not Network.objects.filter(name="x").exists()
 
 
+def test_admin_refuses_an_overlapping_network_naming_it(world, client):
+    make_network(world.org, "mesh-a", "10.77.0.0/24")
+    client.force_login(world.user("admin"))
+    response = client.post(
+        reverse("admin:credentials_network_add"),
+        {"organization": world.org.pk, "ca": "", "name": "mesh-b", "cidr": "10.77.0.128/25", "description": ""},
+    )
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert "“mesh-a” (10.77.0.0/24)" in errors["cidr"][0]
+    assert not Network.objects.filter(name="mesh-b").exists()
+
+
+def test_admin_host_form_refuses_a_network_whose_ca_expired(world, client):
+    network = make_network(world.org)
+    now = timezone.now()
+    replace_ca_certificate(ca_of(world.org), now - timedelta(days=30), now - timedelta(days=1))
+    client.force_login(world.user("owner"))
+    response = client.post(reverse("admin:credentials_host_add"), host_form(network))
+    assert response.status_code == 200
+    assert "certificate authority has expired" in response.context["adminform"].form.errors["network"][0]
+    assert not Host.objects.exists()
+
+
 def test_admin_creates_hosts_with_generated_and_device_keys(world, client):
     network = make_network(world.org)
     client.force_login(world.user("owner"))
@@ -203,6 +227,24 @@ def test_actions_deactivate_reactivate_renew(world, client):
     Host.objects.filter(pk=host.pk).update(not_after=timezone.now())
     run_action(client, "renew", [host])
     assert reload(host).not_after >= before - timedelta(seconds=5)
+
+
+def test_rekey_action(world, client):
+    generated = make_host(world.org)
+    _, public = nc.generate_host_keypair()
+    device = make_host(world.org, public_key=public.hex())
+    client.force_login(world.user("admin"))
+    response = run_action(client, "rekey", [generated, device])
+    assert response.status_code == 302
+    page = client.get(response["Location"]).content.decode()
+    assert "1 host(s) rekeyed" in page and "held by the device" in page
+    assert reload(generated).public_key != generated.public_key
+    assert reload(device).fingerprint == device.fingerprint
+    assert yaml.safe_load(svc.render_config(reload(device)))["pki"]["blocklist"] == [generated.fingerprint]
+    client.force_login(world.user("auditor"))
+    before = reload(generated)
+    run_action(client, "rekey", [before])
+    assert reload(generated).public_key == before.public_key
 
 
 def test_actions_skip_hosts_of_organizations_the_user_does_not_manage(world, client):

@@ -1,7 +1,10 @@
 """Nebula API: the role matrix of every endpoint, cross-tenant isolation, host creation, configs, actions."""
 
+from datetime import timedelta
+
 import pytest
 import yaml
+from django.utils import timezone
 
 from audit.models import AuditEvent
 from credentials.codecs import nebulacert as nc
@@ -15,6 +18,7 @@ from tests.credentials.nebula_support import (
     make_network,
     network_of,
     reload,
+    replace_ca_certificate,
     unique,
     url,
 )
@@ -105,7 +109,7 @@ def test_only_owners_and_admins_download_configs(world):
     assert reads.count() == 3  # owner, admin, superuser
 
 
-@pytest.mark.parametrize("name", ["host-renew", "host-deactivate", "host-reactivate"])
+@pytest.mark.parametrize("name", ["host-renew", "host-rekey", "host-deactivate", "host-reactivate"])
 def test_host_actions_are_for_managers(world, name):
     assert_access(world, "post", lambda w: url(name, w, make_host(w.org).pk), expect(MANAGERS, 200))
 
@@ -125,11 +129,11 @@ def test_another_organizations_rows_are_not_found(world, api):
         ("ca-crt", ca_of(world.other_org).pk),
     ]:
         assert api.get(url(name, world, pk)).status_code == 404, name
-    for name in ("host-renew", "host-deactivate", "host-reactivate"):
+    for name in ("host-renew", "host-rekey", "host-deactivate", "host-reactivate"):
         assert api.post(url(name, world, foreign_host.pk)).status_code == 404
     assert api.delete(url("host-detail", world, foreign_host.pk)).status_code == 404
     assert api.patch(url("network-detail", world, foreign_network.pk), {"name": "x"}).status_code == 404
-    assert reload(foreign_host).active
+    assert reload(foreign_host).active and reload(foreign_host).public_key == foreign_host.public_key
     assert not AuditEvent.objects.filter(action="credential_read").exists()
     listing = api.get(url("host-list", world)).json()
     assert listing["count"] == 0
@@ -206,6 +210,26 @@ def test_network_create_defaults_to_the_organizations_ca_and_validates(world, ap
     assert response.json()["cidr"] == ["10.42.0.7/24 has host bits set; the network address is 10.42.0.0/24."]
     response = api.post(url("network-list", world), {"name": "mesh", "cidr": "10.43.0.0/24"}, format="json")
     assert response.status_code == 400 and "name" in response.json()
+
+
+def test_overlapping_networks_are_400s_naming_the_network(world, api):
+    api.force_authenticate(world.user("admin"))
+    assert api.post(url("network-list", world), {"name": "mesh-a", "cidr": "10.77.0.0/24"}).status_code == 201
+    response = api.post(url("network-list", world), {"name": "mesh-b", "cidr": "10.77.0.128/25"}, format="json")
+    assert response.status_code == 400
+    assert response.json() == {
+        "cidr": [
+            "10.77.0.128/25 overlaps the network “mesh-a” (10.77.0.0/24) of the same certificate authority, whose "
+            "hosts could then get the same address: choose a range outside 10.77.0.0/24."
+        ]
+    }
+    other = api.post(url("network-list", world), {"name": "mesh-b", "cidr": "10.78.0.0/24"}).json()
+    response = api.patch(url("network-detail", world, other["id"]), {"cidr": "10.77.0.0/16"}, format="json")
+    assert response.status_code == 400 and "“mesh-a”" in response.json()["cidr"][0]
+    assert list(Network.objects.filter(organization=world.org).order_by("name").values_list("cidr", flat=True)) == [
+        "10.77.0.0/24",
+        "10.78.0.0/24",
+    ]
 
 
 def test_network_with_hosts_is_not_deleted(world, api):
@@ -301,6 +325,16 @@ def test_create_host_validation_errors_are_400s_on_the_field(world, api, payload
     assert field in response.json()
 
 
+def test_a_host_under_an_expired_ca_is_a_400(world, api):
+    network = network_of(world.org)
+    now = timezone.now()
+    replace_ca_certificate(ca_of(world.org), now - timedelta(days=30), now - timedelta(days=1))
+    api.force_authenticate(world.user("owner"))
+    response = api.post(url("host-list", world), {"network": network.pk, "hostname": "late"}, format="json")
+    assert response.status_code == 400
+    assert "certificate authority has expired" in response.json()["network"][0]
+
+
 def test_host_cannot_change_network_or_key(world, api):
     host = make_host(world.org)
     api.force_authenticate(world.user("owner"))
@@ -362,6 +396,51 @@ def test_deactivate_reactivate_and_renew(world, api):
     assert data["active"] is True and data["fingerprint"] != host.fingerprint
     renewed = api.post(url("host-renew", world, host.pk)).json()
     assert renewed["active"] is True
+
+
+def test_rekey_through_the_api(world, api):
+    peer = make_host(world.org)
+    host = make_host(world.org)
+    api.force_authenticate(world.user("admin"))
+    response = api.post(url("host-rekey", world, host.pk))
+    assert response.status_code == 200, response.json()
+    data = response.json()
+    assert data["public_key"] != host.public_key and data["fingerprint"] != host.fingerprint and data["active"]
+    assert not any(marker in response.content.decode() for marker in SECRET_MARKERS)
+    config = yaml.safe_load(api.get(url("host-config", world, host.pk)).content)
+    private = nc.load_x25519_private(config["pki"]["key"])
+    nc.check_private_key(nc.load_certificate(config["pki"]["cert"]), private)
+    assert nc.x25519_public_from_private(private).hex() == data["public_key"]
+    blocklist = yaml.safe_load(api.get(url("host-config", world, peer.pk)).content)["pki"]["blocklist"]
+    assert blocklist == [host.fingerprint]
+
+
+def test_rekey_of_a_device_held_key_is_a_400_that_says_why(world, api):
+    _, public = nc.generate_host_keypair()
+    host = make_host(world.org, public_key=public.hex())
+    api.force_authenticate(world.user("owner"))
+    response = api.post(url("host-rekey", world, host.pk))
+    assert response.status_code == 400
+    message = response.json()["key_source"][0]
+    assert "held by the device" in message and "nebula-cert keygen" in message and "new public key" in message
+    assert reload(host).fingerprint == host.fingerprint and not RevokedCertificate.objects.exists()
+
+
+def test_reactivation_rekeys_generated_keys_unless_told_not_to(world, api):
+    host = svc.deactivate_host(make_host(world.org))
+    api.force_authenticate(world.user("owner"))
+    data = api.post(url("host-reactivate", world, host.pk), {"rekey": False}, format="json").json()
+    assert data["active"] and data["public_key"] == host.public_key
+    svc.deactivate_host(host)
+    data = api.post(url("host-reactivate", world, host.pk)).json()
+    assert data["active"] and data["public_key"] != host.public_key
+    device = svc.deactivate_host(make_host(world.org, public_key=nc.generate_host_keypair()[1].hex()))
+    response = api.post(url("host-reactivate", world, device.pk), {"rekey": True}, format="json")
+    assert response.status_code == 400 and "held by the device" in response.json()["key_source"][0]
+    response = api.post(url("host-reactivate", world, device.pk), {"rekey": "maybe"}, format="json")
+    assert response.status_code == 400 and "rekey" in response.json()
+    data = api.post(url("host-reactivate", world, device.pk)).json()
+    assert data["active"] and data["public_key"] == device.public_key
 
 
 def test_deleting_a_host_through_the_api_revokes_it(world, api):

@@ -10,6 +10,7 @@ from datetime import UTC, timedelta
 from pathlib import Path
 
 import pytest
+import yaml
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
@@ -134,6 +135,22 @@ def test_our_verifier_refuses_a_blocklisted_certificate(world, tmp_path):
     svc.deactivate_host(host)
     with pytest.raises(ValidationError, match="certificate is in the block list"):
         svc.verify_host(reload(host))
+
+
+def test_a_rekeyed_certificate_verifies_and_the_old_one_is_on_the_blocklist(world, mesh, tmp_path):
+    host = reload(mesh["plain"])
+    old_pem = host.certificate
+    rekeyed = svc.rekey_host(host)
+    ca = ca_of(world.org)
+    ok, output = nebula_cert_verify(tmp_path, ca.certificate, rekeyed.certificate)
+    assert ok, output
+    assert nebula_cert_print(tmp_path, rekeyed.certificate)["details"]["publicKey"] == rekeyed.public_key
+    old_fingerprint = nebula_cert_print(tmp_path, old_pem)["fingerprint"]
+    for peer in (rekeyed, mesh["lighthouse"], mesh["relay"]):
+        blocklist = yaml.safe_load(svc.render_config(reload(peer)))["pki"]["blocklist"]
+        assert blocklist == [old_fingerprint], peer.hostname
+    nebula_test(tmp_path, rekeyed)  # the new private key pairs with the new certificate
+    nebula_test(tmp_path, mesh["lighthouse"])
 
 
 # --- Configs ------------------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
 from django.db.models import RestrictedError
 
 from credentials.codecs import nebulacert as nc
@@ -89,6 +90,65 @@ def test_network_names_and_ranges_are_unique_per_ca(world):
         make_network(world.org, "other", "10.42.0.0/24")
     assert "range" in errors_of(exc)["cidr"][0]
     make_network(world.other_org, "mesh", "10.42.0.0/24")  # another CA
+
+
+def test_networks_of_one_ca_may_not_overlap(world):
+    make_network(world.org, "mesh-a", "10.77.0.0/24")
+    for cidr in ("10.77.0.128/25", "10.77.0.0/16", "10.77.0.0/24"):
+        with pytest.raises(ValidationError) as exc:
+            make_network(world.org, "mesh-b", cidr)
+        assert errors_of(exc)["cidr"] == [
+            f"{cidr} overlaps the network “mesh-a” (10.77.0.0/24) of the same certificate authority, whose hosts "
+            "could then get the same address: choose a range outside 10.77.0.0/24."
+        ]
+    empty = make_network(world.org, "mesh-b", "10.78.0.0/24")
+    with pytest.raises(ValidationError) as exc:
+        svc.update_network(empty, cidr="10.77.0.64/26")
+    assert "“mesh-a”" in errors_of(exc)["cidr"][0]
+    assert svc.update_network(empty, cidr="10.77.1.0/24").cidr == "10.77.1.0/24"  # adjacent, not overlapping
+    make_network(world.other_org, "mesh-b", "10.77.0.128/25")  # another CA, another trust domain
+
+
+def legacy_network(org, name: str, cidr: str) -> Network:
+    """A network as rows written before overlapping ranges were refused could hold it."""
+    return Network.objects.create(organization=org, ca=ca_of(org), name=name, cidr=cidr)
+
+
+def test_overlapping_networks_from_before_keep_working_with_addresses_unique_per_ca(world):
+    wide = make_network(world.org, "wide", "10.77.0.0/29")  # hosts .1 - .6
+    narrow = legacy_network(world.org, "narrow", "10.77.0.4/30")  # hosts .5 - .6
+    assert svc.update_network(narrow, name="narrow-2").name == "narrow-2"  # its range is unchanged
+    with pytest.raises(ValidationError) as exc:
+        svc.update_network(narrow, cidr="10.77.0.0/30")
+    assert "“wide”" in errors_of(exc)["cidr"][0]
+    make_host(wide, "in-wide", overlay_ip="10.77.0.5")
+    with pytest.raises(ValidationError) as exc:
+        make_host(narrow, "in-narrow", overlay_ip="10.77.0.5")
+    assert errors_of(exc)["overlay_ip"] == [
+        "10.77.0.5 is already used by the host “in-wide” of the network “wide” under the same certificate authority."
+    ]
+    assert make_host(narrow, "allocated").overlay_ip == "10.77.0.6"  # .5 is taken by the wider network's host
+    assert make_host(wide, "next").overlay_ip == "10.77.0.1"
+    with pytest.raises(ValidationError) as exc:
+        make_host(narrow)
+    assert "no free address" in errors_of(exc)["overlay_ip"][0]
+
+
+def test_hosts_carry_their_networks_ca_and_the_database_keeps_addresses_unique_per_ca(world):
+    first = make_host(make_network(world.org, cidr="10.42.0.0/24"))
+    second = make_host(make_network(world.org, cidr="10.43.0.0/24"))
+    assert first.ca == second.ca == ca_of(world.org)
+    foreign = make_host(make_network(world.other_org, cidr="10.42.0.0/24"))
+    assert foreign.overlay_ip == first.overlay_ip  # another CA: another address space
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Host.objects.filter(pk=second.pk).update(overlay_ip=first.overlay_ip)
+
+
+def test_a_host_joins_the_organization_and_ca_of_its_network(world):
+    network = make_network(world.org)
+    host = Host(network=network, hostname="x", public_key="00" * 32, overlay_ip="10.42.0.9")
+    host.full_clean(exclude=["private_key", "organization"])  # as the admin's form, which has no such field
+    assert (host.organization_id, host.ca_id) == (world.org.pk, network.ca_id)
 
 
 def test_network_cannot_use_another_organizations_ca(world):

@@ -217,6 +217,98 @@ def test_reactivation_issues_a_new_certificate_and_the_old_stays_blocked(world, 
     svc.verify_host(host)
 
 
+def key_pair_of(host):
+    """The host's private key as stored, and whether it pairs with the certificate."""
+    host = reload(host)
+    private = nc.load_x25519_private(reveal(host, "private_key"))
+    nc.check_private_key(nc.load_certificate(host.certificate), private)
+    assert nc.x25519_public_from_private(private).hex() == host.public_key
+    return private
+
+
+def test_reactivation_replaces_a_generated_key_pair(world):
+    peer = make_host(world.org)
+    host = make_host(world.org)
+    old_key, old_fingerprint = key_pair_of(host), host.fingerprint
+    svc.deactivate_host(host)
+    host = svc.reactivate_host(host)
+    assert host.active and key_pair_of(host) != old_key and host.fingerprint != old_fingerprint
+    assert config_of(peer)["pki"]["blocklist"] == [old_fingerprint]
+    svc.verify_host(host)
+
+    svc.deactivate_host(host)
+    kept = svc.reactivate_host(host, rekey=False)
+    assert kept.public_key == host.public_key and key_pair_of(kept) == key_pair_of(host)
+
+
+def test_reactivation_keeps_a_device_held_key(world):
+    _, public_pem = device_keypair()
+    host = svc.deactivate_host(make_host(world.org, public_key=public_pem))
+    with pytest.raises(ValidationError) as exc:
+        svc.reactivate_host(host, rekey=True)
+    assert "held by the device" in exc.value.message_dict["key_source"][0]
+    assert not reload(host).active
+    host = svc.reactivate_host(host)
+    assert host.active and host.public_key == reload(host).public_key and host.private_key == ""
+
+
+def test_rekey_issues_a_new_key_pair_and_blocks_the_old_certificate(world):
+    peer = make_host(world.org)
+    host = make_host(world.org, groups=["web"])
+    old_key, old = key_pair_of(host), reload(host)
+    rekeyed = svc.rekey_host(host)
+    new_key = key_pair_of(rekeyed)
+    assert new_key != old_key and rekeyed.public_key != old.public_key
+    assert rekeyed.fingerprint != old.fingerprint and rekeyed.active
+    assert cert_of(rekeyed).groups == ["web"] and rekeyed.overlay_ip == old.overlay_ip
+    revocation = RevokedCertificate.objects.get(fingerprint=old.fingerprint)
+    assert revocation.reason == "rekeyed" and revocation.ca == ca_of(world.org)
+    assert revocation.not_after == old.not_after
+    assert config_of(peer)["pki"]["blocklist"] == [old.fingerprint]
+    assert config_of(rekeyed)["pki"]["blocklist"] == [old.fingerprint]
+    svc.verify_host(rekeyed)
+
+    # Audited: the host's new key and certificate, and the revocation, without any private key.
+    update = AuditEvent.objects.filter(action="update", object_type="credentials.host", object_id=str(host.pk)).last()
+    assert {"public_key", "private_key", "fingerprint", "certificate"} <= set(update.changed_fields)
+    assert update.before["public_key"] == old.public_key and update.after["public_key"] == rekeyed.public_key
+    assert AuditEvent.objects.filter(
+        action="create", object_type="credentials.revokedcertificate", object_id=str(revocation.pk)
+    ).exists()
+    dump = " ".join(str((e.before, e.after, e.extra)) for e in AuditEvent.objects.all())
+    assert reveal(reload(rekeyed), "private_key") not in dump and reveal(old, "private_key") not in dump
+    assert "PRIVATE KEY" not in dump
+
+
+def test_rekey_is_refused_for_device_held_keys_and_deactivated_hosts(world):
+    _, public_pem = device_keypair()
+    device = make_host(world.org, public_key=public_pem)
+    with pytest.raises(ValidationError) as exc:
+        svc.rekey_host(device)
+    message = exc.value.message_dict["key_source"][0]
+    assert "held by the device" in message and "new public key" in message
+    assert reload(device).fingerprint == device.fingerprint
+    assert not RevokedCertificate.objects.exists()
+    inactive = svc.deactivate_host(make_host(world.org))
+    with pytest.raises(ValidationError) as exc:
+        svc.rekey_host(inactive)
+    assert "deactivated" in exc.value.message_dict["active"][0]
+
+
+def test_a_host_keeps_its_network_and_key(world):
+    host = make_host(world.org)
+    other = make_network(world.org, cidr="10.50.0.0/24")
+    _, public = nc.generate_host_keypair()
+    with pytest.raises(ValidationError) as exc:
+        svc.update_host(host, network=other, public_key=public.hex())
+    assert exc.value.message_dict == {
+        "network": [svc.FIXED_FIELDS["network"]],
+        "public_key": [svc.FIXED_FIELDS["public_key"]],
+    }
+    same = svc.update_host(host, network=host.network, public_key=host.public_key, mtu=1400)
+    assert same.mtu == 1400 and same.fingerprint == host.fingerprint
+
+
 def test_renewal_of_a_deactivated_host_is_refused(world):
     host = svc.deactivate_host(make_host(world.org))
     with pytest.raises(ValidationError):

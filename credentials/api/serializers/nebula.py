@@ -113,17 +113,17 @@ class HostSerializer(serializers.ModelSerializer):
             "created",
             "updated",
         ]
-        # Uniqueness of hostname and address is checked by the model, after the address is allocated.
+        # The model checks names and addresses (after allocation); `update_host` checks the fixed fields.
         validators = []
 
-    def validate(self, attrs):
-        if self.instance is not None:
-            if "network" in attrs and attrs["network"] != self.instance.network:
-                raise serializers.ValidationError({"network": "A host cannot move to another network."})
-            key = attrs.pop("public_key", None)
-            if key and svc.parse_device_public_key(key).hex() != self.instance.public_key:
-                raise serializers.ValidationError(
-                    {"public_key": "A host keeps its key; delete it and create a new host for a new key."}
-                )
-            attrs.pop("network", None)
-        return attrs
+
+class ReactivateSerializer(serializers.Serializer):
+    rekey = serializers.BooleanField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text=(
+            "Replace the key pair too. Default: yes for a key pair generated here (whoever had the old config had "
+            "its private key), no for a device-held key, which only the device can replace."
+        ),
+    )

@@ -24,6 +24,7 @@ from credentials.api.serializers.nebula import (
     CertificateAuthoritySerializer,
     HostSerializer,
     NetworkSerializer,
+    ReactivateSerializer,
     RotationResultSerializer,
     RotationSerializer,
 )
@@ -204,8 +205,20 @@ class HostViewSet(OrgScopedViewSet):
         """Revoke the host's certificate: it joins the blocklist of every host of the CA."""
         return self._host_action(svc.deactivate_host)
 
-    @extend_schema(request=None, responses=HostSerializer)
+    @extend_schema(request=ReactivateSerializer, responses=HostSerializer)
     @action(detail=True, methods=["post"])
     def reactivate(self, request, org_slug=None, pk=None):
-        """Issue a new certificate; the revoked one stays blocked until it expires."""
-        return self._host_action(svc.reactivate_host)
+        """Issue a new certificate; the revoked one stays blocked until it expires. A key pair generated here is
+        replaced as well unless `rekey` is false."""
+        serializer = ReactivateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        rekey = serializer.validated_data["rekey"]
+        return self._host_action(lambda host: svc.reactivate_host(host, rekey=rekey))
+
+    @extend_schema(request=None, responses=HostSerializer)
+    @action(detail=True, methods=["post"])
+    def rekey(self, request, org_slug=None, pk=None):
+        """A new key pair and certificate for a host whose key pair was generated here; the old certificate
+        joins the blocklist. Download the config again: it carries the new private key. A device-held key is
+        refused (400): only the device can make a new key pair."""
+        return self._host_action(svc.rekey_host)
