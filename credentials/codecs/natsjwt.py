@@ -26,7 +26,6 @@ import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
 from typing import Any, ClassVar, NoReturn
 
 import jwt as pyjwt
@@ -127,23 +126,29 @@ def _check_kind(kind: str | None) -> None:
         raise NatsCodecError(f"unknown key kind {kind!r}; expected one of O, A, U")
 
 
-# Public keys only (nothing secret): the same account and signing keys are checked on every JWT issued, and a
-# check costs a pure-Python base32 decode and CRC-16.
-@lru_cache(maxsize=4096)
-def _public_key_body(text: str) -> tuple[str, bytes]:
-    body = _checked_body(text, _PUBLIC_KEY_LEN, "public key")
-    kind = _KIND_BY_PREFIX.get(body[0])
-    if kind is None:
-        raise NatsCodecError(f"invalid public key: not an operator, account or user key ({text[0]}...)")
-    return kind, body[1:]
-
-
 def _decode_public_key(key: str | bytes, kind: str | None = None) -> tuple[str, bytes]:
     """``(kind, raw 32-byte ed25519 public key)`` of an O/A/U public key, after full validation."""
-    actual, raw = _public_key_body(_as_text(key, "public key"))
+    text = _as_text(key, "public key")
+    body = _checked_body(text, _PUBLIC_KEY_LEN, "public key")
+    actual = _KIND_BY_PREFIX.get(body[0])
+    if actual is None:
+        raise NatsCodecError(f"invalid public key: not an operator, account or user key ({text[0]}...)")
     if kind is not None and actual != kind:
         raise _kind_error(kind, actual, "public key")
-    return actual, raw
+    return actual, body[1:]
+
+
+_KEY_FORM = re.compile(r"[A-Z2-7]{56}")
+
+
+def _claim_key(key: Any, kind: str, what: str) -> str:
+    """A public key named in claims, checked for its kind and form only: the keys the platform names are ones
+    nkeys made, and checking their CRC would cost a pure-Python base32 decode per key per token."""
+    if not isinstance(key, str) or not _KEY_FORM.fullmatch(key):
+        raise NatsCodecError(f"{what} is not a public key ({_PUBLIC_KEY_LEN} characters A-Z, 2-7)")
+    if key[0] != kind:
+        raise NatsCodecError(f"{what}: expected {_KIND_NAMES[kind]} public key ({kind}...), got {key[:8]}...")
+    return key
 
 
 def is_valid_public_key(key: Any, kind: str | None = None) -> bool:
@@ -277,32 +282,21 @@ def _seconds_to_ns(value: int | float, name: str) -> int:
     return round(value * 1_000_000_000)
 
 
+def _omitempty(*members: tuple[str, Any]) -> dict[str, Any]:
+    """Go ``omitempty``: members that are "", 0, false or empty are not written."""
+    return {name: value for name, value in members if value}
+
+
 def _omit_zero(d: dict[str, Any], source: object, names: Iterable[str]) -> None:
-    for name in names:
-        value = _int(getattr(source, name), name)
-        if value:
-            d[name] = value
+    d.update(_omitempty(*((name, _int(getattr(source, name), name)) for name in names)))
 
 
 def _permission(allow: Iterable[str] | None, deny: Iterable[str] | None) -> dict[str, list[str]]:
-    d: dict[str, list[str]] = {}
-    a = string_list(allow)
-    if a:
-        d["allow"] = a
-    n = string_list(deny)
-    if n:
-        d["deny"] = n
-    return d
+    return _omitempty(("allow", string_list(allow)), ("deny", string_list(deny)))
 
 
-def _check_keys(keys: Iterable[str], kind: str, what: str) -> list[str]:
-    out = string_list(keys)
-    for k in out:
-        try:
-            _decode_public_key(k, kind)
-        except NatsCodecError as exc:
-            raise NatsCodecError(f"{what}: {exc}") from None
-    return out
+def _claim_keys(keys: Iterable[str], kind: str, what: str) -> list[str]:
+    return [_claim_key(k, kind, what) for k in string_list(keys)]
 
 
 # --------------------------------------------------------------------------------------------
@@ -370,31 +364,21 @@ class Export:
             raise NatsCodecError(
                 f"export response_type must be Singleton, Stream or Chunked, got {self.response_type!r}"
             )
-        d: dict[str, Any] = {}
-        if self.name:
-            d["name"] = self.name
-        if self.subject:
-            d["subject"] = self.subject
-        d["type"] = self.type
-        if self.token_req:
-            d["token_req"] = True
-        if self.response_type:
-            d["response_type"] = self.response_type
-        threshold = _seconds_to_ns(self.response_threshold_seconds, "response_threshold")
-        if threshold:
-            d["response_threshold"] = threshold
         pos = _int(self.account_token_position, "account_token_position")
         if pos < 0:
             raise NatsCodecError("account_token_position must be >= 0")
-        if pos:
-            d["account_token_position"] = pos
-        if self.advertise:
-            d["advertise"] = True
-        if self.description:
-            d["description"] = self.description
-        if self.info_url:
-            d["info_url"] = self.info_url
-        return d
+        return _omitempty(
+            ("name", self.name),
+            ("subject", self.subject),
+            ("type", self.type),
+            ("token_req", self.token_req),
+            ("response_type", self.response_type),
+            ("response_threshold", _seconds_to_ns(self.response_threshold_seconds, "response_threshold")),
+            ("account_token_position", pos),
+            ("advertise", self.advertise),
+            ("description", self.description),
+            ("info_url", self.info_url),
+        )
 
 
 @dataclass(frozen=True)
@@ -412,21 +396,15 @@ class Import:
     def to_json(self) -> dict[str, Any]:
         if self.type not in _EXPORT_TYPES:
             raise NatsCodecError(f"import type must be 'stream' or 'service', got {self.type!r}")
-        d: dict[str, Any] = {}
-        if self.name:
-            d["name"] = self.name
-        if self.subject:
-            d["subject"] = self.subject
-        if self.account:
-            d["account"] = self.account
-        if self.token:
-            d["token"] = self.token
-        if self.local_subject:
-            d["local_subject"] = self.local_subject
-        d["type"] = self.type
-        if self.share:
-            d["share"] = True
-        return d
+        return _omitempty(
+            ("name", self.name),
+            ("subject", self.subject),
+            ("account", self.account),
+            ("token", self.token),
+            ("local_subject", self.local_subject),
+            ("type", self.type),
+            ("share", self.share),
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -466,12 +444,11 @@ class OperatorClaims(_Claims):
 
     def nats_json(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
-        keys = _check_keys(self.signing_keys, OPERATOR, "operator signing key")
+        keys = _claim_keys(self.signing_keys, OPERATOR, "operator signing key")
         if keys:
             d["signing_keys"] = keys
         if self.system_account:
-            _decode_public_key(self.system_account, ACCOUNT)
-            d["system_account"] = self.system_account
+            d["system_account"] = _claim_key(self.system_account, ACCOUNT, "system account")
         d.update(type="operator", version=2)
         return d
 
@@ -502,7 +479,7 @@ class AccountClaims(_Claims):
         if self.exports:
             d["exports"] = [e.to_json() for e in sorted(self.exports, key=lambda e: e.subject)]
         d["limits"] = self.limits.to_json()
-        keys = sorted(_check_keys(self.signing_keys, ACCOUNT, "account signing key"))
+        keys = sorted(_claim_keys(self.signing_keys, ACCOUNT, "account signing key"))
         if keys:
             d["signing_keys"] = keys
         revs = self.revocations or {}
@@ -547,8 +524,7 @@ class UserClaims(_Claims):
         if self.bearer_token:
             d["bearer_token"] = True
         if self.issuer_account:
-            _decode_public_key(self.issuer_account, ACCOUNT)
-            d["issuer_account"] = self.issuer_account
+            d["issuer_account"] = _claim_key(self.issuer_account, ACCOUNT, "issuer account")
         d.update(type="user", version=2)
         return d
 
@@ -631,7 +607,7 @@ def encode(claims: Claims, signer: KeyPair | str | bytes, iat: int | None = None
         )
     if not claims.subject:
         raise NatsCodecError("claims subject is not set")
-    _decode_public_key(claims.subject, claims.subject_kind)
+    _claim_key(claims.subject, claims.subject_kind, "claims subject")
     iat = int(time.time()) if iat is None else _int(iat, "iat")
 
     # Go ClaimsData order: aud, exp, jti, iat, iss, name, nbf, sub; the jti covers the others only.
