@@ -1,14 +1,18 @@
-"""NATS nkeys, JWT claims and ``.creds`` codec (pure Python, no Django).
+"""NATS nkeys, JWT claims and ``.creds`` codec (no Django).
 
-Reproduces the wire format of Go ``nats-io/jwt`` v2.8.2 and ``nats-io/nkeys`` byte for byte:
+Writes what Go ``nats-io/jwt`` v2 writes, byte for byte, on well-kept libraries:
 
-* nkeys: prefix byte(s) + raw key + CRC-16/XMODEM (little-endian), base32 without padding.
-* JWT: ``b64url(header).b64url(payload).b64url(ed25519 signature)``; the payload is serialized
-  with Go ``encoding/json`` rules (struct field order, sorted map keys, omitempty, HTML escaping).
-* ``jti``: SHA-512/256 over the JSON of the registered claims only (without ``jti``), base32 unpadded.
-* ``.creds``: the exact text of ``jwt.FormatUserConfig``; parsed with the regex nats clients use.
+* nkeys (seeds, public keys, CRC-16, signing) come from ``nkeys``, which decodes a seed without checking its
+  CRC and cannot verify with a public key alone: the CRC check is done here with ``nkeys.crc16_checksum`` and
+  signatures are verified with PyNaCl, the library ``nkeys`` signs with.
+* Tokens are PyJWT's (``PyJWS``), with an ``ed25519-nkey`` algorithm registered on an instance of our own.
+  The payload is serialized here with Go ``encoding/json`` rules (struct field order, sorted map keys,
+  omitempty, HTML escaping): byte equality with Go depends on it.
+* ``jti``: SHA-512/256 over the JSON of the registered claims only, base32 unpadded.
+* ``.creds``: the exact text of ``jwt.FormatUserConfig``.
 
-The codec encodes exactly what it is given: it never substitutes default permissions.
+Only the claims the platform issues are modelled. The codec encodes exactly what it is given: it never
+substitutes default permissions. Nothing secret is cached: a key pair lives as long as its caller holds it.
 """
 
 from __future__ import annotations
@@ -22,40 +26,31 @@ import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, NoReturn
 
-import nacl.bindings
+import jwt as pyjwt
 import nacl.exceptions
+import nacl.signing
 import nkeys
 
 __all__ = [
     "ACCOUNT",
+    "ALGORITHM",
     "OPERATOR",
     "USER",
-    "HEADER_B64",
-    "MAX_TOKEN_SIZE",
-    "SYS_ACCOUNT_INFO_URL",
     "AccountClaims",
+    "AccountDeleteClaims",
     "AccountLimits",
     "Claims",
-    "ClaimInfo",
     "Export",
-    "ExternalAuthorization",
-    "GenericClaims",
     "Import",
-    "JetStreamLimits",
     "KeyPair",
     "MintedUser",
     "NatsCodecError",
     "OperatorClaims",
-    "Permissions",
     "ResponsePermission",
-    "ServiceLatency",
-    "TimeRange",
     "UserClaims",
     "account_delete_claims",
-    "claim_info",
     "create_account",
     "create_keypair",
     "create_operator",
@@ -68,12 +63,8 @@ __all__ = [
     "keypair_from_seed",
     "mint_user_credentials",
     "normalize_account_name",
-    "parse_creds",
-    "public_key_from_seed",
     "string_list",
     "system_account_claims",
-    "validate_public_key",
-    "validate_seed",
     "validate_subject",
 ]
 
@@ -89,65 +80,17 @@ class NatsCodecError(ValueError):
 OPERATOR = "O"
 ACCOUNT = "A"
 USER = "U"
-SERVER = "N"
-CLUSTER = "C"
 
-KeyKind = Literal["O", "A", "U", "N", "C"]
-
-_PREFIX_SEED: int = nkeys.PREFIX_BYTE_SEED
-_PREFIX_PRIVATE: int = nkeys.PREFIX_BYTE_PRIVATE
 _PREFIX_BY_KIND: dict[str, int] = {
     OPERATOR: nkeys.PREFIX_BYTE_OPERATOR,
     ACCOUNT: nkeys.PREFIX_BYTE_ACCOUNT,
     USER: nkeys.PREFIX_BYTE_USER,
-    SERVER: nkeys.PREFIX_BYTE_SERVER,
-    CLUSTER: nkeys.PREFIX_BYTE_CLUSTER,
 }
 _KIND_BY_PREFIX: dict[int, str] = {v: k for k, v in _PREFIX_BY_KIND.items()}
-_KIND_NAMES = {OPERATOR: "operator", ACCOUNT: "account", USER: "user", SERVER: "server", CLUSTER: "cluster"}
+_KIND_NAMES = {OPERATOR: "operator", ACCOUNT: "account", USER: "user"}
 
 _PUBLIC_KEY_LEN = 56  # base32 of 1 + 32 + 2 bytes
 _SEED_LEN = 58  # base32 of 2 + 32 + 2 bytes
-_B32_RE = re.compile(r"[A-Z2-7]+")
-
-
-def _crc16(data: bytes) -> bytes:
-    # binascii.crc_hqx is CRC-16/CCITT with the given initial value; init 0 is XMODEM.
-    return binascii.crc_hqx(data, 0).to_bytes(2, "little")
-
-
-def _b32(data: bytes) -> str:
-    return base64.b32encode(data).decode("ascii").rstrip("=")
-
-
-def _b32_decode_checked(text: str, what: str) -> bytes:
-    if not _B32_RE.fullmatch(text):
-        raise NatsCodecError(f"invalid {what}: not base32 (A-Z, 2-7)")
-    try:
-        raw = base64.b32decode(text + "=" * (-len(text) % 8))
-    except (binascii.Error, ValueError) as exc:
-        raise NatsCodecError(f"invalid {what}: bad base32") from exc
-    if _crc16(raw[:-2]) != raw[-2:]:
-        raise NatsCodecError(f"invalid {what}: checksum mismatch")
-    return raw[:-2]
-
-
-def _check_kind(kind: str) -> int:
-    try:
-        return _PREFIX_BY_KIND[kind]
-    except KeyError:
-        raise NatsCodecError(f"unknown key kind {kind!r}; expected one of O, A, U, N, C") from None
-
-
-def _encode_public(kind: str, raw_public: bytes) -> str:
-    body = bytes((_PREFIX_BY_KIND[kind],)) + raw_public
-    return _b32(body + _crc16(body))
-
-
-def _encode_seed(kind: str, raw_seed: bytes) -> str:
-    prefix = _PREFIX_BY_KIND[kind]
-    body = bytes((_PREFIX_SEED | (prefix >> 5), (prefix & 31) << 3)) + raw_seed
-    return _b32(body + _crc16(body))
 
 
 def _as_text(value: str | bytes, what: str) -> str:
@@ -161,87 +104,100 @@ def _as_text(value: str | bytes, what: str) -> str:
     return value.strip()
 
 
+def _checked_body(text: str, length: int, what: str) -> bytes:
+    """The bytes of an encoded nkey without its CRC-16, after checking length, base32 and the CRC."""
+    if len(text) != length:
+        raise NatsCodecError(f"invalid {what}: expected {length} characters, got {len(text)}")
+    try:
+        raw = base64.b32decode(text + "=" * (-length % 8))
+    except (binascii.Error, ValueError):
+        raise NatsCodecError(f"invalid {what}: not base32 (A-Z, 2-7)") from None
+    if nkeys.crc16_checksum(raw[:-2]) != raw[-2:]:
+        raise NatsCodecError(f"invalid {what}: checksum mismatch")
+    return raw[:-2]
+
+
+def _kind_error(kind: str, actual: str, what: str) -> NatsCodecError:
+    return NatsCodecError(f"expected {_KIND_NAMES[kind]} {what} ({kind}...), got {_KIND_NAMES[actual]} {what}")
+
+
+def _check_kind(kind: str | None) -> None:
+    if kind is not None and kind not in _PREFIX_BY_KIND:
+        raise NatsCodecError(f"unknown key kind {kind!r}; expected one of O, A, U")
+
+
 def _decode_public_key(key: str | bytes, kind: str | None = None) -> tuple[str, bytes]:
-    """Return ``(kind, raw 32-byte ed25519 public key)`` after full validation."""
+    """``(kind, raw 32-byte ed25519 public key)`` of an O/A/U public key, after full validation."""
     text = _as_text(key, "public key")
-    if len(text) != _PUBLIC_KEY_LEN:
-        raise NatsCodecError(f"invalid public key: expected {_PUBLIC_KEY_LEN} characters, got {len(text)}")
-    raw = _b32_decode_checked(text, "public key")
-    actual = _KIND_BY_PREFIX.get(raw[0])
+    body = _checked_body(text, _PUBLIC_KEY_LEN, "public key")
+    actual = _KIND_BY_PREFIX.get(body[0])
     if actual is None:
-        raise NatsCodecError(f"invalid public key: unknown prefix {text[0]!r}")
+        raise NatsCodecError(f"invalid public key: not an operator, account or user key ({text[0]}...)")
     if kind is not None and actual != kind:
-        raise NatsCodecError(
-            f"expected {_KIND_NAMES.get(kind, kind)} public key ({kind}...), got {_KIND_NAMES[actual]} key "
-            f"{text[:8]}..."
-        )
-    return actual, raw[1:]
+        raise _kind_error(kind, actual, "public key")
+    return actual, body[1:]
 
 
-def _decode_seed(seed: str | bytes, kind: str | None = None) -> tuple[str, bytes, str]:
-    """Return ``(kind, raw 32-byte seed, normalized seed text)``. Errors never echo the seed."""
-    text = _as_text(seed, "seed")
-    if len(text) != _SEED_LEN or not text.startswith("S"):
-        raise NatsCodecError(f"invalid seed: expected {_SEED_LEN} characters starting with 'S'")
-    raw = _b32_decode_checked(text, "seed")
-    if raw[0] & 0xF8 != _PREFIX_SEED:
-        raise NatsCodecError("invalid seed: wrong seed prefix")
-    prefix = ((raw[0] & 0x07) << 5) | ((raw[1] & 0xF8) >> 3)
-    actual = _KIND_BY_PREFIX.get(prefix)
-    if actual is None:
-        raise NatsCodecError("invalid seed: unknown key type")
-    if kind is not None and actual != kind:
-        raise NatsCodecError(
-            f"expected {_KIND_NAMES.get(kind, kind)} seed (S{kind}...), got {_KIND_NAMES[actual]} seed"
-        )
-    return actual, raw[2:], text
+_KEY_FORM = re.compile(r"[A-Z2-7]{56}")
+
+
+def _claim_key(key: Any, kind: str, what: str) -> str:
+    """A public key named in claims, checked for its kind and form only: the keys the platform names are ones
+    nkeys made, and checking their CRC would cost a pure-Python base32 decode per key per token."""
+    if not isinstance(key, str) or not _KEY_FORM.fullmatch(key):
+        raise NatsCodecError(f"{what} is not a public key ({_PUBLIC_KEY_LEN} characters A-Z, 2-7)")
+    if key[0] != kind:
+        raise NatsCodecError(f"{what}: expected {_KIND_NAMES[kind]} public key ({kind}...), got {key[:8]}...")
+    return key
+
+
+def is_valid_public_key(key: Any, kind: str | None = None) -> bool:
+    """Whether ``key`` is an operator, account or user public key (of ``kind`` when given)."""
+    _check_kind(kind)
+    try:
+        _decode_public_key(key, kind)
+    except NatsCodecError:
+        return False
+    return True
+
+
+def _decode_seed(text: str) -> tuple[str, bytes]:
+    """``(kind, raw 32-byte ed25519 seed)`` of an O/A/U seed, CRC checked; errors never echo the seed."""
+    _checked_body(text, _SEED_LEN, "seed")
+    try:
+        prefix, raw = nkeys.decode_seed(text.encode("ascii"))
+    except nkeys.NkeysError:
+        raise NatsCodecError("invalid seed: not an nkey seed") from None
+    if prefix not in _KIND_BY_PREFIX:
+        raise NatsCodecError("invalid seed: not an operator, account or user seed")
+    return _KIND_BY_PREFIX[prefix], raw
 
 
 @dataclass(frozen=True, slots=True)
 class KeyPair:
-    """An nkey pair. ``seed`` is secret and kept out of ``repr``."""
+    """An ``nkeys`` key pair with its kind and text forms. ``seed`` is secret and kept out of ``repr``."""
 
     kind: str
     public_key: str
     seed: str = field(repr=False)
-    _secret: bytes = field(repr=False, compare=False)  # libsodium 64-byte secret key (seed || pub)
-
-    @property
-    def raw_seed(self) -> bytes:
-        return self._secret[:32]
-
-    @property
-    def raw_public_key(self) -> bytes:
-        return self._secret[32:]
-
-    @property
-    def private_key(self) -> str:
-        """The ``P...`` encoded 64-byte ed25519 private key (as pb-nats stores it)."""
-        body = bytes((_PREFIX_PRIVATE,)) + self._secret
-        return _b32(body + _crc16(body))
+    nkey: nkeys.KeyPair = field(repr=False, compare=False)
 
     def sign(self, data: bytes) -> bytes:
         """Detached 64-byte Ed25519 signature."""
-        return nacl.bindings.crypto_sign(data, self._secret)[:64]
-
-    def verify(self, data: bytes, signature: bytes) -> bool:
-        return _verify(self.raw_public_key, data, signature)
+        return self.nkey.sign(data)
 
 
-def _keypair_from_raw(kind: str, raw_seed: bytes, seed_text: str | None = None) -> KeyPair:
-    pk, sk = nacl.bindings.crypto_sign_seed_keypair(raw_seed)
-    return KeyPair(
-        kind=kind,
-        public_key=_encode_public(kind, pk),
-        seed=seed_text if seed_text is not None else _encode_seed(kind, raw_seed),
-        _secret=sk,
-    )
+def _keypair(kind: str, seed: bytes, raw: bytes) -> KeyPair:
+    # nkeys.from_seed(seed) without decoding the seed again.
+    nkey = nkeys.KeyPair(seed=seed, keys=nacl.signing.SigningKey(raw))
+    return KeyPair(kind=kind, public_key=nkey.public_key.decode("ascii"), seed=seed.decode("ascii"), nkey=nkey)
 
 
 def create_keypair(kind: str) -> KeyPair:
-    """Generate a new key pair of ``kind`` (``"O"``, ``"A"``, ``"U"``, ``"N"``, ``"C"``) from os.urandom."""
+    """A new key pair of ``kind`` (``"O"``, ``"A"`` or ``"U"``)."""
     _check_kind(kind)
-    return _keypair_from_raw(kind, os.urandom(32))
+    raw = os.urandom(32)
+    return _keypair(kind, nkeys.encode_seed(raw, _PREFIX_BY_KIND[kind]), raw)
 
 
 def create_operator() -> KeyPair:
@@ -256,65 +212,14 @@ def create_user() -> KeyPair:
     return create_keypair(USER)
 
 
-@lru_cache(maxsize=256)
-def _keypair_from_seed_cached(text: str) -> KeyPair:
-    kind, raw, text = _decode_seed(text)
-    return _keypair_from_raw(kind, raw, text)
-
-
 def keypair_from_seed(seed: str | bytes, kind: str | None = None) -> KeyPair:
-    """Parse and validate an ``S...`` seed; ``kind`` (``"O"``/``"A"``/``"U"``...) is checked when given."""
-    if kind is not None:
-        _check_kind(kind)
-    kp = _keypair_from_seed_cached(_as_text(seed, "seed"))
-    if kind is not None and kp.kind != kind:
-        raise NatsCodecError(
-            f"expected {_KIND_NAMES.get(kind, kind)} seed (S{kind}...), got {_KIND_NAMES[kp.kind]} seed"
-        )
-    return kp
-
-
-def public_key_from_seed(seed: str | bytes, kind: str | None = None) -> str:
-    return keypair_from_seed(seed, kind).public_key
-
-
-def validate_public_key(key: str | bytes, kind: str | None = None) -> str:
-    """Return the normalized public key or raise :class:`NatsCodecError` (bad length/base32/CRC/kind)."""
-    if kind is not None:
-        _check_kind(kind)
-    _decode_public_key(key, kind)
-    return _as_text(key, "public key")
-
-
-def validate_seed(seed: str | bytes, kind: str | None = None) -> str:
-    """Return the normalized seed or raise :class:`NatsCodecError`."""
-    if kind is not None:
-        _check_kind(kind)
-    return _decode_seed(seed, kind)[2]
-
-
-def is_valid_public_key(key: Any, kind: str | None = None) -> bool:
-    try:
-        validate_public_key(key, kind)
-    except NatsCodecError:
-        return False
-    return True
-
-
-def _verify(raw_public: bytes, data: bytes, signature: bytes) -> bool:
-    if len(signature) != 64:
-        return False
-    try:
-        nacl.bindings.crypto_sign_open(signature + data, raw_public)
-    except nacl.exceptions.BadSignatureError:
-        return False
-    return True
-
-
-def _as_signer(signer: KeyPair | str | bytes) -> KeyPair:
-    if isinstance(signer, KeyPair):
-        return signer
-    return keypair_from_seed(signer)
+    """The key pair of an ``S...`` seed; ``kind`` (``"O"``/``"A"``/``"U"``) is checked when given."""
+    _check_kind(kind)
+    text = _as_text(seed, "seed")
+    actual, raw = _decode_seed(text)
+    if kind is not None and actual != kind:
+        raise _kind_error(kind, actual, "seed")
+    return _keypair(actual, text.encode("ascii"), raw)
 
 
 # --------------------------------------------------------------------------------------------
@@ -322,6 +227,7 @@ def _as_signer(signer: KeyPair | str | bytes) -> KeyPair:
 # --------------------------------------------------------------------------------------------
 
 _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False, allow_nan=False)
+_GO_ESCAPES = (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029"))
 
 
 def go_json_dumps(obj: Any) -> str:
@@ -335,16 +241,9 @@ def go_json_dumps(obj: Any) -> str:
         s = _JSON.encode(obj)
     except (TypeError, ValueError) as exc:
         raise NatsCodecError(f"cannot serialize claims: {exc}") from exc
-    if "<" in s:
-        s = s.replace("<", "\\u003c")
-    if ">" in s:
-        s = s.replace(">", "\\u003e")
-    if "&" in s:
-        s = s.replace("&", "\\u0026")
-    if "\u2028" in s:
-        s = s.replace("\u2028", "\\u2028")
-    if "\u2029" in s:
-        s = s.replace("\u2029", "\\u2029")
+    for char, escaped in _GO_ESCAPES:
+        if char in s:
+            s = s.replace(char, escaped)
     return s
 
 
@@ -353,22 +252,6 @@ def _utf8(s: str) -> bytes:
         return s.encode("utf-8")
     except UnicodeEncodeError as exc:
         raise NatsCodecError("claims contain a lone surrogate (not valid UTF-8)") from exc
-
-
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-_B64URL_RE = re.compile(r"[A-Za-z0-9_-]*")
-
-
-def _b64url_decode(text: str, what: str) -> bytes:
-    if not _B64URL_RE.fullmatch(text) or len(text) % 4 == 1:
-        raise NatsCodecError(f"malformed token: {what} is not unpadded base64url")
-    try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (binascii.Error, ValueError) as exc:
-        raise NatsCodecError(f"malformed token: {what} is not unpadded base64url") from exc
 
 
 def string_list(values: Iterable[str] | None) -> list[str]:
@@ -384,15 +267,6 @@ def string_list(values: Iterable[str] | None) -> list[str]:
     return out
 
 
-def _tag_list(values: Iterable[str] | None) -> list[str]:
-    """Go ``TagList.Add`` semantics (also used for ``src`` CIDRs): trim, lowercase, dedupe."""
-    if not values:
-        return []
-    if isinstance(values, str):
-        raise NatsCodecError("expected a list of strings, got a single string")
-    return list(dict.fromkeys(t for t in (v.strip().lower() for v in values) if t))
-
-
 def _int(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise NatsCodecError(f"{name} must be an int, got {type(value).__name__}")
@@ -400,6 +274,7 @@ def _int(value: Any, name: str) -> int:
 
 
 def _seconds_to_ns(value: int | float, name: str) -> int:
+    """Go ``time.Duration``: seconds given here, nanoseconds on the wire."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise NatsCodecError(f"{name} must be a number of seconds")
     if isinstance(value, int):
@@ -407,21 +282,21 @@ def _seconds_to_ns(value: int | float, name: str) -> int:
     return round(value * 1_000_000_000)
 
 
-def _revocations(revs: Mapping[str, int] | None) -> dict[str, int]:
-    if not revs:
-        return {}
-    return {k: _int(revs[k], f"revocation of {k}") for k in sorted(revs)}
+def _omitempty(*members: tuple[str, Any]) -> dict[str, Any]:
+    """Go ``omitempty``: members that are "", 0, false or empty are not written."""
+    return {name: value for name, value in members if value}
 
 
-def _generic_value(value: Any) -> Any:
-    """Normalize free-form claim data the way Go would marshal ``map[string]interface{}``."""
-    if isinstance(value, Mapping):
-        return {str(k): _generic_value(value[k]) for k in sorted(value, key=str)}
-    if isinstance(value, list | tuple):
-        return [_generic_value(v) for v in value]
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
-        return int(value)
-    return value
+def _omit_zero(d: dict[str, Any], source: object, names: Iterable[str]) -> None:
+    d.update(_omitempty(*((name, _int(getattr(source, name), name)) for name in names)))
+
+
+def _permission(allow: Iterable[str] | None, deny: Iterable[str] | None) -> dict[str, list[str]]:
+    return _omitempty(("allow", string_list(allow)), ("deny", string_list(deny)))
+
+
+def _claim_keys(keys: Iterable[str], kind: str, what: str) -> list[str]:
+    return [_claim_key(k, kind, what) for k in string_list(keys)]
 
 
 # --------------------------------------------------------------------------------------------
@@ -440,151 +315,27 @@ class ResponsePermission:
         return {"max": _int(self.max_msgs, "resp.max"), "ttl": _seconds_to_ns(self.ttl_seconds, "resp.ttl")}
 
 
-def _permission(allow: Iterable[str] | None, deny: Iterable[str] | None) -> dict[str, list[str]]:
-    d: dict[str, list[str]] = {}
-    a = string_list(allow)
-    if a:
-        d["allow"] = a
-    n = string_list(deny)
-    if n:
-        d["deny"] = n
-    return d
-
-
-@dataclass(frozen=True)
-class Permissions:
-    """Publish/subscribe permissions (used for account ``default_permissions``)."""
-
-    pub_allow: Sequence[str] = ()
-    pub_deny: Sequence[str] = ()
-    sub_allow: Sequence[str] = ()
-    sub_deny: Sequence[str] = ()
-    resp: ResponsePermission | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        d: dict[str, Any] = {
-            "pub": _permission(self.pub_allow, self.pub_deny),
-            "sub": _permission(self.sub_allow, self.sub_deny),
-        }
-        if self.resp is not None:
-            d["resp"] = self.resp.to_json()
-        return d
-
-
-@dataclass(frozen=True)
-class TimeRange:
-    """A user connect window, ``"HH:MM:SS"`` strings."""
-
-    start: str = ""
-    end: str = ""
-
-    def to_json(self) -> dict[str, str]:
-        d = {}
-        if self.start:
-            d["start"] = self.start
-        if self.end:
-            d["end"] = self.end
-        return d
-
-
-_JS_FIELDS = (
-    "mem_storage",
-    "disk_storage",
-    "streams",
-    "consumer",
-    "max_ack_pending",
-    "mem_max_stream_bytes",
-    "disk_max_stream_bytes",
-)
-
-
-@dataclass(frozen=True)
-class JetStreamLimits:
-    """One JetStream tier (for ``AccountLimits.tiered_limits``). 0 means omitted/disabled."""
-
-    mem_storage: int = 0
-    disk_storage: int = 0
-    streams: int = 0
-    consumer: int = 0
-    max_ack_pending: int = 0
-    mem_max_stream_bytes: int = 0
-    disk_max_stream_bytes: int = 0
-    max_bytes_required: bool = False
-
-    def to_json(self) -> dict[str, Any]:
-        d: dict[str, Any] = {}
-        for name in _JS_FIELDS:
-            v = _int(getattr(self, name), name)
-            if v:
-                d[name] = v
-        if self.max_bytes_required:
-            d["max_bytes_required"] = True
-        return d
-
-
 @dataclass(frozen=True)
 class AccountLimits:
-    """Account ``limits``; defaults are Go ``NewAccountClaims`` (unlimited, JetStream disabled).
-
-    Every member is omitempty: 0/False are not written.
-    """
+    """Account ``limits``: -1 is unlimited, 0 is not written (for JetStream: disabled). Imports, exports and
+    wildcard subscriptions are never limited."""
 
     subs: int = -1
     data: int = -1
     payload: int = -1
-    imports: int = -1
-    exports: int = -1
-    wildcards: bool = True
-    disallow_bearer: bool = False
     conn: int = -1
     leaf: int = -1
     mem_storage: int = 0
     disk_storage: int = 0
     streams: int = 0
     consumer: int = 0
-    max_ack_pending: int = 0
-    mem_max_stream_bytes: int = 0
-    disk_max_stream_bytes: int = 0
-    max_bytes_required: bool = False
-    tiered_limits: Mapping[str, JetStreamLimits] | None = None
 
     def to_json(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
-        for name in ("subs", "data", "payload", "imports", "exports"):
-            v = _int(getattr(self, name), name)
-            if v:
-                d[name] = v
-        if self.wildcards:
-            d["wildcards"] = True
-        if self.disallow_bearer:
-            d["disallow_bearer"] = True
-        for name in ("conn", "leaf", *_JS_FIELDS):
-            v = _int(getattr(self, name), name)
-            if v:
-                d[name] = v
-        if self.max_bytes_required:
-            d["max_bytes_required"] = True
-        if self.tiered_limits:
-            d["tiered_limits"] = {k: self.tiered_limits[k].to_json() for k in sorted(self.tiered_limits)}
+        _omit_zero(d, self, ("subs", "data", "payload"))
+        d.update(imports=-1, exports=-1, wildcards=True)
+        _omit_zero(d, self, ("conn", "leaf", "mem_storage", "disk_storage", "streams", "consumer"))
         return d
-
-
-@dataclass(frozen=True)
-class ServiceLatency:
-    """Export ``service_latency``; ``sampling`` 0 is written as ``"headers"``, else 1..100."""
-
-    sampling: int
-    results: str
-
-    def to_json(self) -> dict[str, Any]:
-        s = _int(self.sampling, "service_latency.sampling")
-        if s == 0:
-            sampling: int | str = "headers"
-        elif 1 <= s <= 100:
-            sampling = s
-        else:
-            raise NatsCodecError("service_latency.sampling must be 0 (headers) or 1..100")
-        return {"sampling": sampling, "results": self.results}
 
 
 _EXPORT_TYPES = ("stream", "service")
@@ -599,13 +350,10 @@ class Export:
     type: str
     name: str = ""
     token_req: bool = False
-    revocations: Mapping[str, int] | None = None
     response_type: str = ""
     response_threshold_seconds: int | float = 0
-    service_latency: ServiceLatency | None = None
     account_token_position: int = 0
     advertise: bool = False
-    allow_trace: bool = False
     description: str = ""
     info_url: str = ""
 
@@ -616,38 +364,21 @@ class Export:
             raise NatsCodecError(
                 f"export response_type must be Singleton, Stream or Chunked, got {self.response_type!r}"
             )
-        d: dict[str, Any] = {}
-        if self.name:
-            d["name"] = self.name
-        if self.subject:
-            d["subject"] = self.subject
-        d["type"] = self.type
-        if self.token_req:
-            d["token_req"] = True
-        revs = _revocations(self.revocations)
-        if revs:
-            d["revocations"] = revs
-        if self.response_type:
-            d["response_type"] = self.response_type
-        threshold = _seconds_to_ns(self.response_threshold_seconds, "response_threshold")
-        if threshold:
-            d["response_threshold"] = threshold
-        if self.service_latency is not None:
-            d["service_latency"] = self.service_latency.to_json()
         pos = _int(self.account_token_position, "account_token_position")
         if pos < 0:
             raise NatsCodecError("account_token_position must be >= 0")
-        if pos:
-            d["account_token_position"] = pos
-        if self.advertise:
-            d["advertise"] = True
-        if self.allow_trace:
-            d["allow_trace"] = True
-        if self.description:
-            d["description"] = self.description
-        if self.info_url:
-            d["info_url"] = self.info_url
-        return d
+        return _omitempty(
+            ("name", self.name),
+            ("subject", self.subject),
+            ("type", self.type),
+            ("token_req", self.token_req),
+            ("response_type", self.response_type),
+            ("response_threshold", _seconds_to_ns(self.response_threshold_seconds, "response_threshold")),
+            ("account_token_position", pos),
+            ("advertise", self.advertise),
+            ("description", self.description),
+            ("info_url", self.info_url),
+        )
 
 
 @dataclass(frozen=True)
@@ -659,54 +390,21 @@ class Import:
     type: str
     name: str = ""
     token: str = ""
-    to: str = ""
     local_subject: str = ""
     share: bool = False
-    allow_trace: bool = False
 
     def to_json(self) -> dict[str, Any]:
         if self.type not in _EXPORT_TYPES:
             raise NatsCodecError(f"import type must be 'stream' or 'service', got {self.type!r}")
-        d: dict[str, Any] = {}
-        if self.name:
-            d["name"] = self.name
-        if self.subject:
-            d["subject"] = self.subject
-        if self.account:
-            d["account"] = self.account
-        if self.token:
-            d["token"] = self.token
-        if self.to:
-            d["to"] = self.to
-        if self.local_subject:
-            d["local_subject"] = self.local_subject
-        d["type"] = self.type
-        if self.share:
-            d["share"] = True
-        if self.allow_trace:
-            d["allow_trace"] = True
-        return d
-
-
-@dataclass(frozen=True)
-class ExternalAuthorization:
-    """Account ``authorization`` (auth callout). Always written, ``{}`` when empty."""
-
-    auth_users: Sequence[str] = ()
-    allowed_accounts: Sequence[str] = ()
-    xkey: str = ""
-
-    def to_json(self) -> dict[str, Any]:
-        d: dict[str, Any] = {}
-        users = string_list(self.auth_users)
-        if users:
-            d["auth_users"] = users
-        accounts = string_list(self.allowed_accounts)
-        if accounts:
-            d["allowed_accounts"] = accounts
-        if self.xkey:
-            d["xkey"] = self.xkey
-        return d
+        return _omitempty(
+            ("name", self.name),
+            ("subject", self.subject),
+            ("account", self.account),
+            ("token", self.token),
+            ("local_subject", self.local_subject),
+            ("type", self.type),
+            ("share", self.share),
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -718,41 +416,19 @@ class ExternalAuthorization:
 class _Claims:
     """Registered JWT claims shared by every claim type.
 
-    ``expires``/``not_before`` are unix seconds (0 = absent); ``iss``/``iat``/``jti`` are set by
-    :func:`encode`.
+    ``expires`` is unix seconds (0 = none); ``iss``/``iat``/``jti`` are set by :func:`encode`.
     """
 
     subject: str = ""
     name: str = ""
     expires: int = 0
-    not_before: int = 0
-    audience: str = ""
 
     claim_type: ClassVar[str] = ""
-    signer_kinds: ClassVar[tuple[str, ...] | None] = None
-    subject_kind: ClassVar[str | None] = None
+    signer_kinds: ClassVar[tuple[str, ...]] = ()
+    subject_kind: ClassVar[str] = ""
 
     def nats_json(self) -> dict[str, Any]:
         raise NotImplementedError
-
-
-def _generic_fields(d: dict[str, Any], tags: Iterable[str] | None, claim_type: str) -> dict[str, Any]:
-    t = _tag_list(tags)
-    if t:
-        d["tags"] = t
-    d["type"] = claim_type
-    d["version"] = 2
-    return d
-
-
-def _check_keys(keys: Iterable[str], kind: str, what: str) -> list[str]:
-    out = string_list(keys)
-    for k in out:
-        try:
-            _decode_public_key(k, kind)
-        except NatsCodecError as exc:
-            raise NatsCodecError(f"{what}: {exc}") from None
-    return out
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -760,35 +436,21 @@ class OperatorClaims(_Claims):
     """Operator JWT (``sub`` = operator identity key; signed by an O-key)."""
 
     signing_keys: Sequence[str] = ()
-    account_server_url: str = ""
-    operator_service_urls: Sequence[str] = ()
     system_account: str = ""
-    assert_server_version: str = ""
-    strict_signing_key_usage: bool = False
-    tags: Sequence[str] = ()
 
     claim_type: ClassVar[str] = "operator"
-    signer_kinds: ClassVar[tuple[str, ...] | None] = (OPERATOR,)
-    subject_kind: ClassVar[str | None] = OPERATOR
+    signer_kinds: ClassVar[tuple[str, ...]] = (OPERATOR,)
+    subject_kind: ClassVar[str] = OPERATOR
 
     def nats_json(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
-        keys = _check_keys(self.signing_keys, OPERATOR, "operator signing key")
+        keys = _claim_keys(self.signing_keys, OPERATOR, "operator signing key")
         if keys:
             d["signing_keys"] = keys
-        if self.account_server_url:
-            d["account_server_url"] = self.account_server_url
-        urls = string_list(self.operator_service_urls)
-        if urls:
-            d["operator_service_urls"] = urls
         if self.system_account:
-            _decode_public_key(self.system_account, ACCOUNT)
-            d["system_account"] = self.system_account
-        if self.assert_server_version:
-            d["assert_server_version"] = self.assert_server_version
-        if self.strict_signing_key_usage:
-            d["strict_signing_key_usage"] = True
-        return _generic_fields(d, self.tags, "operator")
+            d["system_account"] = _claim_key(self.system_account, ACCOUNT, "system account")
+        d.update(type="operator", version=2)
+        return d
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -796,7 +458,8 @@ class AccountClaims(_Claims):
     """Account JWT (``sub`` = account identity A-key; signed by an operator O-key).
 
     Exports and imports are written sorted by subject (stable); signing keys sorted; revocations
-    (public key or ``"*"`` -> unix seconds) sorted by key.
+    (public key or ``"*"`` -> unix seconds) sorted by key. ``default_permissions`` and ``authorization``
+    are written empty, as Go writes them when unset.
     """
 
     limits: AccountLimits = field(default_factory=AccountLimits)
@@ -804,22 +467,10 @@ class AccountClaims(_Claims):
     revocations: Mapping[str, int] | None = None
     exports: Sequence[Export] = ()
     imports: Sequence[Import] = ()
-    default_permissions: Permissions = field(default_factory=Permissions)
-    authorization: ExternalAuthorization = field(default_factory=ExternalAuthorization)
-    cluster_traffic: str = ""
-    description: str = ""
-    info_url: str = ""
-    tags: Sequence[str] = ()
 
     claim_type: ClassVar[str] = "account"
-    signer_kinds: ClassVar[tuple[str, ...] | None] = (OPERATOR,)
-    subject_kind: ClassVar[str | None] = ACCOUNT
-
-    def with_revocation(self, public_key: str, at: int) -> AccountClaims:
-        """Copy with ``public_key`` (or ``"*"``) revoked at ``at``; keeps the later timestamp (``RevokeAt``)."""
-        revs = dict(self.revocations or {})
-        revs[public_key] = max(revs.get(public_key, at), _int(at, "revocation time"))
-        return replace(self, revocations=revs)
+    signer_kinds: ClassVar[tuple[str, ...]] = (OPERATOR,)
+    subject_kind: ClassVar[str] = ACCOUNT
 
     def nats_json(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -828,23 +479,14 @@ class AccountClaims(_Claims):
         if self.exports:
             d["exports"] = [e.to_json() for e in sorted(self.exports, key=lambda e: e.subject)]
         d["limits"] = self.limits.to_json()
-        keys = sorted(_check_keys(self.signing_keys, ACCOUNT, "account signing key"))
+        keys = sorted(_claim_keys(self.signing_keys, ACCOUNT, "account signing key"))
         if keys:
             d["signing_keys"] = keys
-        revs = _revocations(self.revocations)
+        revs = self.revocations or {}
         if revs:
-            d["revocations"] = revs
-        d["default_permissions"] = self.default_permissions.to_json()
-        d["authorization"] = self.authorization.to_json()
-        if self.cluster_traffic:
-            if self.cluster_traffic not in ("system", "owner"):
-                raise NatsCodecError("cluster_traffic must be 'system' or 'owner'")
-            d["cluster_traffic"] = self.cluster_traffic
-        if self.description:
-            d["description"] = self.description
-        if self.info_url:
-            d["info_url"] = self.info_url
-        return _generic_fields(d, self.tags, "account")
+            d["revocations"] = {k: _int(revs[k], f"revocation of {k}") for k in sorted(revs)}
+        d.update(default_permissions={"pub": {}, "sub": {}}, authorization={}, type="account", version=2)
+        return d
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -861,21 +503,15 @@ class UserClaims(_Claims):
     sub_allow: Sequence[str] = ()
     sub_deny: Sequence[str] = ()
     resp: ResponsePermission | None = None
-    src: Sequence[str] = ()
-    times: Sequence[TimeRange] = ()
-    times_location: str = ""
     subs: int = -1
     data: int = -1
     payload: int = -1
     bearer_token: bool = False
-    proxy_required: bool = False
-    allowed_connection_types: Sequence[str] = ()
     issuer_account: str = ""
-    tags: Sequence[str] = ()
 
     claim_type: ClassVar[str] = "user"
-    signer_kinds: ClassVar[tuple[str, ...] | None] = (ACCOUNT,)
-    subject_kind: ClassVar[str | None] = USER
+    signer_kinds: ClassVar[tuple[str, ...]] = (ACCOUNT,)
+    subject_kind: ClassVar[str] = USER
 
     def nats_json(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -884,147 +520,123 @@ class UserClaims(_Claims):
         }
         if self.resp is not None:
             d["resp"] = self.resp.to_json()
-        src = _tag_list(self.src)
-        if src:
-            d["src"] = src
-        if self.times:
-            d["times"] = [t.to_json() for t in self.times]
-        if self.times_location:
-            d["times_location"] = self.times_location
-        if self.subs:
-            d["subs"] = _int(self.subs, "subs")
-        if self.data:
-            d["data"] = _int(self.data, "data")
-        if self.payload:
-            d["payload"] = _int(self.payload, "payload")
+        _omit_zero(d, self, ("subs", "data", "payload"))
         if self.bearer_token:
             d["bearer_token"] = True
-        if self.proxy_required:
-            d["proxy_required"] = True
-        types = string_list(self.allowed_connection_types)
-        if types:
-            d["allowed_connection_types"] = types
         if self.issuer_account:
-            _decode_public_key(self.issuer_account, ACCOUNT)
-            d["issuer_account"] = self.issuer_account
-        return _generic_fields(d, self.tags, "user")
+            d["issuer_account"] = _claim_key(self.issuer_account, ACCOUNT, "issuer account")
+        d.update(type="user", version=2)
+        return d
 
 
 @dataclass(frozen=True, kw_only=True)
-class GenericClaims(_Claims):
-    """Generic claim: free-form ``nats`` map (keys sorted, ``version: 2`` added, no ``type``).
+class AccountDeleteClaims(_Claims):
+    """Generic claim for ``$SYS.REQ.CLAIMS.DELETE``: ``{"accounts": [...], "version": 2}``, no ``type``.
+    Build it with :func:`account_delete_claims`."""
 
-    Used for ``$SYS.REQ.CLAIMS.DELETE`` (``{"accounts": [...]}``, ``sub`` == ``iss`` == operator key).
-    Values must be JSON-compatible; integral floats are written as integers like Go does.
-    """
-
-    data: Mapping[str, Any] = field(default_factory=dict)
+    accounts: Sequence[str] = ()
 
     claim_type: ClassVar[str] = "generic"
+    signer_kinds: ClassVar[tuple[str, ...]] = (OPERATOR,)
+    subject_kind: ClassVar[str] = OPERATOR
 
     def nats_json(self) -> dict[str, Any]:
-        merged = dict(self.data)
-        merged["version"] = 2
-        return _generic_value(merged)
+        return {"accounts": list(self.accounts), "version": 2}
 
 
-Claims = OperatorClaims | AccountClaims | UserClaims | GenericClaims
+Claims = OperatorClaims | AccountClaims | UserClaims | AccountDeleteClaims
 
 
 # --------------------------------------------------------------------------------------------
-# JWT encode / decode
+# JWT encode / decode (PyJWT)
 # --------------------------------------------------------------------------------------------
 
-HEADER_B64 = "eyJ0eXAiOiJKV1QiLCJhbGciOiJlZDI1NTE5LW5rZXkifQ"  # {"typ":"JWT","alg":"ed25519-nkey"}
-_HEADER_PREFIX = HEADER_B64 + "."
-MAX_TOKEN_SIZE = 1024 * 1024
+ALGORITHM = "ed25519-nkey"
 
 
-def _compute_jti(claims_data: dict[str, Any]) -> str:
-    digest = hashlib.new("sha512_256", _utf8(go_json_dumps(claims_data))).digest()
+class _NkeyAlgorithm(pyjwt.algorithms.Algorithm):
+    """``ed25519-nkey``: Ed25519 over ``header.payload``. Signs with the issuer's ``nkeys`` key pair and
+    verifies against the issuer's public key (with PyNaCl: ``nkeys`` needs a seed to verify)."""
+
+    def prepare_key(self, key: KeyPair | str) -> nkeys.KeyPair | nacl.signing.VerifyKey:
+        if isinstance(key, KeyPair):
+            return key.nkey
+        return nacl.signing.VerifyKey(_decode_public_key(key)[1])
+
+    def sign(self, msg: bytes, key: nkeys.KeyPair) -> bytes:
+        return key.sign(msg)
+
+    def verify(self, msg: bytes, key: nacl.signing.VerifyKey, sig: bytes) -> bool:
+        try:
+            key.verify(msg, sig)
+        except (nacl.exceptions.BadSignatureError, ValueError):
+            return False
+        return True
+
+    @staticmethod
+    def to_jwk(key_obj: Any, as_dict: bool = False) -> NoReturn:
+        raise NotImplementedError("nkeys have no JWK form")
+
+    @staticmethod
+    def from_jwk(jwk: Any) -> NoReturn:
+        raise NotImplementedError("nkeys have no JWK form")
+
+
+_JWS = pyjwt.PyJWS(algorithms=[])
+_JWS.register_algorithm(ALGORITHM, _NkeyAlgorithm())
+
+
+def _compute_jti(registered: dict[str, Any]) -> str:
+    digest = hashlib.new("sha512_256", _utf8(go_json_dumps(registered))).digest()
     return base64.b32encode(digest).decode("ascii").rstrip("=")
 
 
 def encode(claims: Claims, signer: KeyPair | str | bytes, iat: int | None = None) -> str:
     """Sign ``claims`` and return the JWT.
 
-    ``signer`` is a :class:`KeyPair` or an ``S...`` seed. Allowed signer kinds: operator claims
-    O, account claims O, user claims A, generic any. ``iat`` defaults to ``int(time.time())``.
+    ``signer`` is a :class:`KeyPair` or an ``S...`` seed: an operator key for operator, account and
+    account-delete claims, an account key for user claims. ``iat`` defaults to ``int(time.time())``.
     """
     if not isinstance(claims, _Claims):
         raise NatsCodecError(f"cannot encode {type(claims).__name__}")
-    kp = _as_signer(signer)
-    allowed = claims.signer_kinds
-    if allowed is not None and kp.kind not in allowed:
-        want = " or ".join(f"{_KIND_NAMES[k]} ({k}...)" for k in allowed)
+    kp = signer if isinstance(signer, KeyPair) else keypair_from_seed(signer)
+    if kp.kind not in claims.signer_kinds:
+        want = " or ".join(f"{_KIND_NAMES[k]} ({k}...)" for k in claims.signer_kinds)
         raise NatsCodecError(
             f"{claims.claim_type} claims must be signed by an {want} key, not a {_KIND_NAMES[kp.kind]} key"
         )
-    subject = claims.subject
-    if not subject:
+    if not claims.subject:
         raise NatsCodecError("claims subject is not set")
-    if claims.subject_kind is not None:
-        _decode_public_key(subject, claims.subject_kind)
-    elif not isinstance(subject, str):
-        raise NatsCodecError("claims subject must be a string")
-    if iat is None:
-        iat = int(time.time())
-    else:
-        _int(iat, "iat")
+    _claim_key(claims.subject, claims.subject_kind, "claims subject")
+    iat = int(time.time()) if iat is None else _int(iat, "iat")
 
-    cd: dict[str, Any] = {}
-    if claims.audience:
-        cd["aud"] = claims.audience
+    # Go ClaimsData order: aud, exp, jti, iat, iss, name, nbf, sub; the jti covers the others only.
+    registered: dict[str, Any] = {}
     if claims.expires:
-        cd["exp"] = _int(claims.expires, "expires")
+        registered["exp"] = _int(claims.expires, "expires")
     if iat:
-        cd["iat"] = iat
-    cd["iss"] = kp.public_key
+        registered["iat"] = iat
+    registered["iss"] = kp.public_key
     if claims.name:
-        cd["name"] = claims.name
-    if claims.not_before:
-        cd["nbf"] = _int(claims.not_before, "not_before")
-    cd["sub"] = subject
-    jti = _compute_jti(cd)
-
-    payload: dict[str, Any] = {}
-    if claims.audience:
-        payload["aud"] = claims.audience
-    if claims.expires:
-        payload["exp"] = claims.expires
-    payload["jti"] = jti
-    payload.update(cd)  # keys already present keep their position
+        registered["name"] = claims.name
+    registered["sub"] = claims.subject
+    payload: dict[str, Any] = {"exp": registered["exp"]} if claims.expires else {}
+    payload["jti"] = _compute_jti(registered)
+    payload.update(registered)  # keys already present keep their position
     payload["nats"] = claims.nats_json()
-
-    signing_input = _HEADER_PREFIX + _b64url(_utf8(go_json_dumps(payload)))
-    signature = kp.sign(signing_input.encode("ascii"))
-    return signing_input + "." + _b64url(signature)
+    return _JWS.encode(_utf8(go_json_dumps(payload)), kp, algorithm=ALGORITHM, sort_headers=False)
 
 
-# Kinds allowed to issue each claim type when decoding (Go ExpectedPrefixes).
-_DECODE_ISSUER_KINDS: dict[str, tuple[str, ...]] = {
+# Kinds allowed to issue each claim type (Go ExpectedPrefixes).
+_ISSUER_KINDS: dict[str, tuple[str, ...]] = {
     "operator": (OPERATOR,),
     "account": (ACCOUNT, OPERATOR),
     "user": (ACCOUNT,),
-    "activation": (ACCOUNT, OPERATOR),
 }
 
 
-def _json_part(text: str, what: str) -> dict[str, Any]:
-    raw = _b64url_decode(text, what)
-    try:
-        obj = json.loads(raw)
-    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
-        raise NatsCodecError(f"malformed token: {what} is not JSON") from exc
-    if not isinstance(obj, dict):
-        raise NatsCodecError(f"malformed token: {what} is not a JSON object")
-    return obj
-
-
-def _payload_claim_type(payload: Mapping[str, Any]) -> str:
+def _claim_type(payload: Mapping[str, Any]) -> str:
     nats = payload.get("nats")
-    if isinstance(payload.get("type"), str) and payload["type"]:  # jwt v1 layout
-        return payload["type"]
     if isinstance(nats, Mapping) and isinstance(nats.get("type"), str) and nats["type"]:
         return nats["type"]
     return "generic"
@@ -1033,105 +645,44 @@ def _payload_claim_type(payload: Mapping[str, Any]) -> str:
 def decode(token: str | bytes, verify: bool = True) -> dict[str, Any]:
     """Parse a NATS JWT and return its payload dict.
 
-    Checks the header (``typ`` JWT in any case, ``alg`` ``ed25519-nkey``, or ``ed25519`` whose
-    signature covers the payload part only). With ``verify`` the Ed25519 signature is checked
-    against ``iss`` and the issuer kind against the claim type. Expiry is *not* checked; use
-    :func:`claim_info`.
+    Checks the header (``typ`` JWT, ``alg`` ``ed25519-nkey``). With ``verify`` the signature is checked
+    against ``iss`` and the issuer kind against the claim type. Expiry is *not* checked.
     """
-    if isinstance(token, bytes | bytearray):
-        try:
-            token = bytes(token).decode("ascii")
-        except UnicodeDecodeError:
-            raise NatsCodecError("malformed token: not ASCII") from None
-    if not isinstance(token, str):
+    if not isinstance(token, str | bytes):
         raise NatsCodecError(f"token must be str, got {type(token).__name__}")
-    token = token.strip()
-    if len(token) > MAX_TOKEN_SIZE:
-        raise NatsCodecError(f"token size {len(token)} exceeds maximum of {MAX_TOKEN_SIZE} bytes")
-    chunks = token.split(".")
-    if len(chunks) != 3:
-        raise NatsCodecError("malformed token: expected 3 dot-separated parts")
-    h64, p64, s64 = chunks
-
-    header = _json_part(h64, "header")
+    try:
+        token = _as_text(token, "token")
+        parts = _JWS.decode_complete(token, options={"verify_signature": False})
+        payload = json.loads(parts["payload"])
+    except (pyjwt.PyJWTError, NatsCodecError) as exc:
+        raise NatsCodecError(f"malformed token: {exc}") from None
+    except ValueError:  # JSONDecodeError, UnicodeDecodeError
+        raise NatsCodecError("malformed token: payload is not JSON") from None
+    header = parts["header"]
     typ, alg = header.get("typ"), header.get("alg")
     if not isinstance(typ, str) or typ.upper() != "JWT":
         raise NatsCodecError(f"unsupported token type {typ!r}")
-    if not isinstance(alg, str) or alg.lower() not in ("ed25519", "ed25519-nkey"):
+    if alg != ALGORITHM:
         raise NatsCodecError(f"unexpected algorithm {alg!r}")
-
-    payload = _json_part(p64, "payload")
-    nats = payload.get("nats")
-    if isinstance(nats, dict):
-        version = nats.get("version", 0)
-        if isinstance(version, int | float) and version > 2:
-            raise NatsCodecError("token was generated by a newer version of the JWT library")
-    signature = _b64url_decode(s64, "signature")
-
+    if not isinstance(payload, dict):
+        raise NatsCodecError("malformed token: payload is not a JSON object")
     if verify:
         issuer = payload.get("iss")
         if not isinstance(issuer, str) or not issuer:
             raise NatsCodecError("token has no issuer")
         try:
-            kind, raw_pub = _decode_public_key(issuer)
+            kind, _ = _decode_public_key(issuer)
         except NatsCodecError as exc:
             raise NatsCodecError(f"token issuer is invalid: {exc}") from None
-        signed = p64 if alg.lower() == "ed25519" else token[: len(h64) + len(p64) + 1]
-        if not _verify(raw_pub, signed.encode("ascii"), signature):
-            raise NatsCodecError("token signature verification failed")
-        ctype = _payload_claim_type(payload)
-        allowed = _DECODE_ISSUER_KINDS.get(ctype)
+        try:
+            _JWS.decode(token, key=issuer, algorithms=[ALGORITHM])
+        except pyjwt.PyJWTError:
+            raise NatsCodecError("token signature verification failed") from None
+        ctype = _claim_type(payload)
+        allowed = _ISSUER_KINDS.get(ctype)
         if allowed is not None and kind not in allowed:
             raise NatsCodecError(f"{ctype} token issued by a {_KIND_NAMES[kind]} key is not allowed")
     return payload
-
-
-@dataclass(frozen=True)
-class ClaimInfo:
-    """Summary of a decoded token. ``expires``/``not_before`` are 0 when absent."""
-
-    claim_type: str
-    subject: str
-    issuer: str
-    issued_at: int
-    expires: int
-    not_before: int
-    name: str
-    jti: str
-    issuer_account: str
-
-    def is_expired(self, now: int | None = None) -> bool:
-        now = int(time.time()) if now is None else now
-        return bool(self.expires) and now > self.expires
-
-
-def claim_info(token_or_payload: str | bytes | Mapping[str, Any], verify: bool = True) -> ClaimInfo:
-    """Type, subject, issuer, iat, exp... of a token (decoded and verified) or an already-decoded payload."""
-    is_payload = isinstance(token_or_payload, Mapping)
-    payload = token_or_payload if is_payload else decode(token_or_payload, verify=verify)
-    nats = payload.get("nats")
-    nats = nats if isinstance(nats, Mapping) else {}
-    issuer_account = nats.get("issuer_account") or payload.get("issuer_account") or ""
-
-    def num(key: str) -> int:
-        v = payload.get(key) or 0
-        return int(v) if isinstance(v, int | float) and not isinstance(v, bool) else 0
-
-    def text(key: str) -> str:
-        v = payload.get(key)
-        return v if isinstance(v, str) else ""
-
-    return ClaimInfo(
-        claim_type=_payload_claim_type(payload),
-        subject=text("sub"),
-        issuer=text("iss"),
-        issued_at=num("iat"),
-        expires=num("exp"),
-        not_before=num("nbf"),
-        name=text("name"),
-        jti=text("jti"),
-        issuer_account=issuer_account if isinstance(issuer_account, str) else "",
-    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -1154,51 +705,35 @@ _CREDS_TEMPLATE = (
     "*************************************************************\n"
 )
 
-# jwt.userConfigRE; Go's \s is [\t\n\f\r ], \w is ASCII, \z is Python's \Z.
-_CREDS_RE = re.compile(
-    r"[\t\n\f\r ]*(?:(?:-{3,}.*-{3,}\r?\n)([\w\-.=]+)(?:\r?\n-{3,}.*-{3,}(\r?\n|\Z)))",
-    re.ASCII,
-)
 
-
-def format_user_creds(jwt: str, seed: str | bytes | KeyPair, verify: bool = True) -> str:
+def format_user_creds(jwt: str, seed: str | bytes, verify: bool = True) -> str:
     """Return the exact ``.creds`` text (Go ``FormatUserConfig``).
 
-    Refuses a token that is not a user JWT, a seed that is not a user (``SU``) seed, and a seed
-    whose public key differs from the JWT ``sub``. ``verify`` also checks the token signature.
+    With ``verify`` (for a token and seed of unknown origin) the token must be a user JWT with a valid
+    signature, and the seed a user seed whose public key is the JWT ``sub``: two Ed25519 operations and a
+    full parse. Without, for a token and seed that were issued and stored together, only their form is
+    checked: a user (``SU``) seed and a three-part token.
     """
-    kp = seed if isinstance(seed, KeyPair) else keypair_from_seed(seed)
-    if kp.kind != USER:
-        raise NatsCodecError("nkey seed is not a user seed (SU...)")
     if not isinstance(jwt, str):
         raise NatsCodecError("jwt must be a string")
     jwt = jwt.strip()
-    payload = decode(jwt, verify=verify)
-    ctype = _payload_claim_type(payload)
+    text = _as_text(seed, "seed")
+    if not verify:
+        if len(text) != _SEED_LEN or not text.startswith("SU"):
+            raise NatsCodecError("nkey seed is not a user seed (SU...)")
+        if jwt.count(".") != 2:
+            raise NatsCodecError("malformed token: expected 3 dot-separated parts")
+        return _CREDS_TEMPLATE.format(jwt=jwt, seed=text)
+    kp = keypair_from_seed(text)
+    if kp.kind != USER:
+        raise NatsCodecError("nkey seed is not a user seed (SU...)")
+    payload = decode(jwt)
+    ctype = _claim_type(payload)
     if ctype != "user":
         raise NatsCodecError(f"{ctype!r} token cannot be serialized as a user config")
     if payload.get("sub") != kp.public_key:
         raise NatsCodecError("nkey seed does not match the JWT subject")
     return _CREDS_TEMPLATE.format(jwt=jwt, seed=kp.seed)
-
-
-def parse_creds(text: str | bytes) -> tuple[str, str]:
-    """Extract ``(jwt, seed)`` from a ``.creds`` file: the first and second decorated blocks.
-
-    The seed must be a valid user seed; the JWT is returned as-is (use :func:`decode`).
-    """
-    if isinstance(text, bytes | bytearray):
-        text = bytes(text).decode("utf-8", errors="replace")
-    if not isinstance(text, str):
-        raise NatsCodecError("creds must be str or bytes")
-    matches = [m.group(1) for m in _CREDS_RE.finditer(text)]
-    if len(matches) < 2:
-        raise NatsCodecError("creds file must contain a decorated JWT and a decorated user seed")
-    jwt, seed = matches[0], matches[1]
-    if jwt.count(".") != 2:
-        raise NatsCodecError("creds file: first block is not a JWT")
-    validate_seed(seed, USER)
-    return jwt, seed
 
 
 @dataclass(frozen=True)
@@ -1225,8 +760,8 @@ def mint_user_credentials(
 ) -> MintedUser:
     """Generate (or use ``user_key``) a user key, issue its JWT and ``.creds`` in one pass.
 
-    ``claims.subject`` is replaced by the user's public key. No re-verification is done since the
-    token was just signed here.
+    ``claims.subject`` is replaced by the user's public key. Nothing is re-verified: the token was
+    just signed here.
     """
     if user_key is None:
         user_key = create_user()
@@ -1278,15 +813,14 @@ def system_account_claims(
     return AccountClaims(
         subject=subject,
         name=name,
-        limits=AccountLimits(),
         signing_keys=tuple(signing_keys),
         revocations=dict(revocations) if revocations else None,
         exports=exports,
     )
 
 
-def account_delete_claims(operator_public_key: str, accounts: Iterable[str]) -> GenericClaims:
-    """Generic claim for ``$SYS.REQ.CLAIMS.DELETE``; sign it with the operator key whose public key is
+def account_delete_claims(operator_public_key: str, accounts: Iterable[str]) -> AccountDeleteClaims:
+    """Claim for ``$SYS.REQ.CLAIMS.DELETE``; sign it with the operator key whose public key is
     ``operator_public_key`` (the server requires ``sub == iss``)."""
     _decode_public_key(operator_public_key, OPERATOR)
     accs = string_list(accounts)
@@ -1294,7 +828,7 @@ def account_delete_claims(operator_public_key: str, accounts: Iterable[str]) -> 
         raise NatsCodecError("at least one account is required")
     for a in accs:
         _decode_public_key(a, ACCOUNT)
-    return GenericClaims(subject=operator_public_key, data={"accounts": accs})
+    return AccountDeleteClaims(subject=operator_public_key, accounts=accs)
 
 
 _NAME_DROP_RE = re.compile(r"[^a-z0-9_]")
@@ -1306,12 +840,11 @@ def normalize_account_name(name: str) -> str:
     return out or "unnamed_account"
 
 
-def validate_subject(subject: str, allow_wildcards: bool = True) -> str:
+def validate_subject(subject: str) -> str:
     """Validate NATS subject syntax and return it unchanged.
 
     Non-empty dot-separated tokens; no empty token; no whitespace or control characters; ``*`` only
-    as a whole token; ``>`` only as the whole last token. With ``allow_wildcards=False`` neither
-    wildcard is accepted.
+    as a whole token; ``>`` only as the whole last token.
     """
     if not isinstance(subject, str):
         raise NatsCodecError("subject must be a string")
@@ -1325,11 +858,9 @@ def validate_subject(subject: str, allow_wildcards: bool = True) -> str:
     for i, tok in enumerate(tokens):
         if not tok:
             raise NatsCodecError(f"subject {subject!r} has an empty token (leading, trailing or double '.')")
-        if tok == "*" or tok == ">":
-            if not allow_wildcards:
-                raise NatsCodecError(f"subject {subject!r} cannot contain wildcards")
-            if tok == ">" and i != last:
+        if tok == ">":
+            if i != last:
                 raise NatsCodecError(f"subject {subject!r}: '>' is only allowed as the last token")
-        elif "*" in tok or ">" in tok:
+        elif tok != "*" and ("*" in tok or ">" in tok):
             raise NatsCodecError(f"subject {subject!r}: wildcards '*' and '>' must be whole tokens")
     return subject

@@ -54,6 +54,19 @@ def claims(jwt: str) -> dict:
     return nj.decode(jwt)
 
 
+#: Go `jwt.userConfigRE`, which NATS clients read a `.creds` file with.
+CREDS_BLOCK = re.compile(r"\s*(?:(?:-{3,}.*-{3,}\r?\n)([\w\-.=]+)(?:\r?\n-{3,}.*-{3,}(\r?\n|\Z)))", re.ASCII)
+
+
+def parse_creds(text: str | bytes) -> tuple[str, str]:
+    """`(jwt, seed)` of a `.creds` file as a NATS client reads it: the first two decorated blocks."""
+    if isinstance(text, bytes):
+        text = text.decode()
+    blocks = [m.group(1) for m in CREDS_BLOCK.finditer(text)]
+    assert len(blocks) >= 2, f"not a .creds file: {text[:40]!r}"
+    return blocks[0], blocks[1]
+
+
 def assert_no_secrets(text: str) -> None:
     found = SECRET_PATTERN.search(text)
     assert found is None, f"secret-looking material in output: {found.group(0)[:12]}…"

@@ -15,6 +15,7 @@ from tests.credentials.nats_support import (
     make_nats_user,
     make_role,
     membership_of,
+    parse_creds,
     reload,
 )
 
@@ -441,8 +442,8 @@ def test_download_creds_is_audited(world, client):
     response = run_action(client, "natsuser", "download_creds", user)
     assert response.status_code == 200
     assert response["Content-Disposition"] == 'attachment; filename="pump-9.creds"'
-    jwt, seed = nj.parse_creds(response.content)
-    assert jwt == user.jwt and nj.public_key_from_seed(seed) == user.public_key
+    jwt, seed = parse_creds(response.content)
+    assert jwt == user.jwt and nj.keypair_from_seed(seed).public_key == user.public_key
     event = AuditEvent.objects.get(action="credential_read")
     assert (event.object_id, event.actor_id, event.extra["kind"]) == (
         str(user.pk),

@@ -16,6 +16,7 @@ from tests.credentials.nats_support import (
     make_nats_user,
     make_role,
     membership_of,
+    parse_creds,
     reload,
 )
 
@@ -169,7 +170,7 @@ def test_regenerating_my_own_creds_returns_the_new_jwt(world, api, clock):
     api.force_authenticate(world.user("member"))
     response = api.post(reverse("nats-api:my-nats-creds-rotate") + "?org=acme")
     assert response.status_code == 200
-    jwt, _ = nj.parse_creds(response.content.decode())
+    jwt, _ = parse_creds(response.content.decode())
     assert jwt == reload(user).jwt != before
 
 
