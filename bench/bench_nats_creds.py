@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import nkeys  # noqa: E402
 
+from bench.report import result  # noqa: E402
 from credentials.codecs import natsjwt as nj  # noqa: E402
 
 GOAL = 0.5
@@ -126,15 +127,18 @@ def main() -> int:
     raw, codec, size = codec_rates(seconds)
     ratio = codec / raw
     print(f"python {sys.version.split()[0]}, nkeys {nkeys.__version__}, user JWT signing input {size} bytes")
-    print(f"raw nkeys keygen + sign:                        {raw:10.0f} /s")
-    print(f"new user + .creds (create_user, encode, format): {codec:9.0f} /s")
-    verdict = "met" if ratio >= GOAL else "NOT met"
-    print(f"ratio codec / raw:                              {ratio:10.2f}   goal >= {GOAL}: {verdict}")
+    result("raw nkeys key pair + one signature", f"{raw:,.0f}/s", goal="physical limit")
+    result(
+        "new NATS user + .creds in the codec (keys, JWT, .creds)",
+        f"{codec:,.0f}/s",
+        goal=f">= {GOAL} x raw",
+        ratio=ratio,
+        met=ratio >= GOAL,
+    )
     if args.service_users > 0:
         users = min(args.service_users, 5000)
         service, vendor = service_rate(users)
-        label = f"create_user + user_creds ({vendor}, {users} users):"
-        print(f"{label:<48}{service:8.0f} /s   (informational: the database dominates)")
+        result(f"create_user + user_creds through the service ({vendor}, {users} users)", f"{service:,.0f}/s")
     return 0
 
 
