@@ -9,11 +9,14 @@ from credentials.models import Host, Network, RevokedCertificate
 from credentials.services import nebula as svc
 from tenancy.roles import ALL_ROLES, MANAGERS, Role
 from tests.credentials.nebula_support import (
+    ED25519_PUBLIC_PEM,
     SECRET_MARKERS,
+    assert_key_pair,
     ca_of,
     make_host,
     make_network,
     network_of,
+    public_key_pem,
     reload,
     unique,
     url,
@@ -254,7 +257,7 @@ def test_create_host_with_a_device_key(world, api):
         {
             "network": network_of(world.org).pk,
             "hostname": "sensor-7",
-            "public_key": nc.x25519_public_key_to_pem(public),
+            "public_key": public_key_pem(public),
             "key_path": "/data/nebula/host.key",
         },
         format="json",
@@ -262,7 +265,7 @@ def test_create_host_with_a_device_key(world, api):
     assert response.status_code == 201, response.json()
     host = Host.objects.get(pk=response.json()["id"])
     assert host.key_source == "device" and host.private_key == "" and host.public_key == public.hex()
-    nc.check_private_key(nc.load_certificate(host.certificate), private)
+    assert_key_pair(nc.load_certificate(host.certificate), private)
     config = api.get(url("host-config", world, host.pk))
     assert yaml.safe_load(config.content)["pki"]["key"] == "/data/nebula/host.key"
 
@@ -270,7 +273,7 @@ def test_create_host_with_a_device_key(world, api):
 @pytest.mark.parametrize(
     ("key", "message"),
     [
-        (nc.ed25519_public_key_to_pem(b"\x05" * 32), "Ed25519"),
+        (ED25519_PUBLIC_PEM, "Ed25519"),
         ("c2hvcnQ=", "32 bytes"),
     ],
 )
