@@ -129,7 +129,7 @@ def _pb_fields(buf: bytes) -> Iterator[tuple[int, int | bytes]]:
 
 
 def _v1_pairs(nets: list[Net]) -> bytes:
-    return b"".join(_varint(int.from_bytes(packed)) + _MASKS[bits] for packed, bits in nets)
+    return b"".join([_varint(int.from_bytes(packed)) + _MASKS[bits] for packed, bits in nets])
 
 
 def _v1_nets(packed: bytes) -> list[Net]:
@@ -253,21 +253,22 @@ def _encode_details(
     issuer: bytes,
 ) -> bytes:
     if version == 1:
-        out = [_pb(1, name)]
-        if networks:
-            out.append(_pb(2, _v1_pairs(networks)))
-        if unsafe_networks:
-            out.append(_pb(3, _v1_pairs(unsafe_networks)))
-        out += [_pb(4, g) for g in groups]
+        out = [b"\x0a", _varint(len(name)), name]
+        for key, nets in ((b"\x12", networks), (b"\x1a", unsafe_networks)):
+            if nets:
+                pairs = _v1_pairs(nets)
+                out += (key, _varint(len(pairs)), pairs)
+        for g in groups:
+            out += (b"\x22", _varint(len(g)), g)
         if not_before:
             out += (b"\x28", _varint(not_before))
         if not_after:
             out += (b"\x30", _varint(not_after))
-        out.append(_pb(7, public_key))
+        out += (b"\x3a\x20", public_key)
         if is_ca:
             out.append(b"\x40\x01")
         if issuer:
-            out.append(_pb(9, issuer))
+            out += (b"\x4a\x20", issuer)
         return b"".join(out)
     out = [_der(0x80, name)]
     for tag, nets in ((0xA1, networks), (0xA2, unsafe_networks)):
@@ -304,15 +305,17 @@ def _signed(
         raise NebulaCertError(f"name is required, at most {MAX_NAME_LENGTH} bytes")
     if not_after <= not_before:
         raise NebulaCertError("not_after must be later than not_before")
-    if not all(isinstance(g, str) and g for g in groups):
-        raise NebulaCertError("groups must be non-empty strings")
+    group_bytes = []
+    for g in groups:
+        if not isinstance(g, str) or not g:
+            raise NebulaCertError("groups must be non-empty strings")
+        group_bytes.append(g.encode())
     if not networks and not is_ca:
         raise NebulaCertError("non-CA certificates must contain at least one network")
     if version == 2:
         if len(set(networks)) != len(networks) or len(set(unsafe_networks)) != len(unsafe_networks):
             raise NebulaCertError("duplicate network detected")
         networks, unsafe_networks = sorted(networks), sorted(unsafe_networks)
-    group_bytes = [g.encode() for g in groups]
     details = _encode_details(
         version, name_bytes, networks, unsafe_networks, group_bytes, not_before, not_after, public_key, is_ca, issuer
     )
@@ -321,7 +324,7 @@ def _signed(
         name,
         [_net_str(n) for n in networks],
         [_net_str(n) for n in unsafe_networks],
-        list(groups),
+        groups,
         not_before,
         not_after,
         public_key,
@@ -514,7 +517,7 @@ _PEM = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----\r?\n([A-Za-z0-9+/=\s]*?)-----EN
 
 def pem_encode(banner: str, data: bytes) -> str:
     """Go ``pem.EncodeToMemory``: 64-character base64 lines and a trailing newline."""
-    lines = b"".join(binascii.b2a_base64(data[i : i + 48]) for i in range(0, len(data), 48)).decode()
+    lines = b"".join([binascii.b2a_base64(data[i : i + 48]) for i in range(0, len(data), 48)]).decode()
     return f"-----BEGIN {banner}-----\n{lines}-----END {banner}-----\n"
 
 

@@ -1,5 +1,5 @@
-"""Nebula host config YAML: yaml.v3-identical output (expected texts produced by gopkg.in/yaml.v3 3.0.1),
-the config builder, firewall validation, and ``nebula -test`` on rendered configs (integration)."""
+"""Nebula host config: its YAML (reads back equal, strings that look like other types quoted), the config
+builder, firewall validation, and ``nebula -test`` on rendered configs (integration)."""
 
 from __future__ import annotations
 
