@@ -394,12 +394,6 @@ class HostSigner:
 # --- Decoding ------------------------------------------------------------------------------------------------
 
 
-def _v2_net(value: bytes) -> Net:
-    if len(value) != 5 or value[4] > 32:
-        raise NebulaCertError("bad wire format: invalid network (only IPv4 is supported)")
-    return value[:4], value[4]
-
-
 def _expect(value: object, kind: type) -> object:
     if not isinstance(value, kind):
         raise NebulaCertError("bad wire format: unexpected field type")
@@ -413,15 +407,23 @@ def _text(value: object, what: str) -> str:
         raise NebulaCertError(f"bad wire format: {what} is not UTF-8") from None
 
 
+def _checked(cert: NebulaCertificate) -> NebulaCertificate:
+    if len(cert.public_key) != 32 or not cert.signature:
+        raise NebulaCertError("invalid public key or signature")
+    if not cert.is_ca and not cert.networks:
+        raise NebulaCertError("non-CA certificates must contain at least one network")
+    return cert
+
+
 def _decode_v1(data: bytes) -> NebulaCertificate:
     outer = dict(_pb_fields(data))
-    details, signature = _expect(outer.get(1), bytes), _expect(outer.get(2, b""), bytes)
+    details = _expect(outer.get(1), bytes)
     fields: dict[int, int | bytes] = {}
-    nets: dict[int, list[Net]] = {2: [], 3: []}
+    nets: dict[int, list[str]] = {2: [], 3: []}
     groups = []
     for number, value in _pb_fields(details):
         if number in nets:
-            nets[number] += _v1_nets(_expect(value, bytes))
+            nets[number] += [_net_str(n) for n in _v1_nets(_expect(value, bytes))]
         elif number == 4:
             groups.append(_text(value, "group"))
         else:
@@ -429,12 +431,29 @@ def _decode_v1(data: bytes) -> NebulaCertificate:
     if _expect(fields.get(100, 0), int):
         raise NebulaCertError("only curve25519 certificates are supported")
     not_before, not_after = (_expect(fields.get(n, 0), int) for n in (5, 6))
-    return _decoded(
-        1, _text(fields.get(1, b""), "name"), nets[2], nets[3], groups,
-        not_before - (not_before >> 63 << 64), not_after - (not_after >> 63 << 64),  # uint64 -> int64
-        _expect(fields.get(7, b""), bytes), bool(_expect(fields.get(8, 0), int)), _expect(fields.get(9, b""), bytes),
-        signature, details,
-    )  # fmt: skip
+    return _checked(
+        NebulaCertificate(
+            version=1,
+            name=_text(fields.get(1, b""), "name"),
+            networks=nets[2],
+            unsafe_networks=nets[3],
+            groups=groups,
+            not_before=not_before - (not_before >> 63 << 64),  # the varint is a uint64, the time an int64
+            not_after=not_after - (not_after >> 63 << 64),
+            public_key=_expect(fields.get(7, b""), bytes),
+            is_ca=bool(_expect(fields.get(8, 0), int)),
+            issuer=_expect(fields.get(9, b""), bytes).hex(),
+            signature=_expect(outer.get(2, b""), bytes),
+            details=details,
+        )
+    )
+
+
+def _v2_networks(data: bytes) -> list[str]:
+    nets = [value for _, value, _ in _der_items(data)]
+    if any(len(value) != 5 or value[4] > 32 for value in nets):
+        raise NebulaCertError("bad wire format: invalid network (only IPv4 is supported)")
+    return [_net_str((value[:4], value[4])) for value in nets]
 
 
 def _decode_v2(data: bytes) -> NebulaCertificate:
@@ -447,46 +466,21 @@ def _decode_v2(data: bytes) -> NebulaCertificate:
     if 0xA0 not in items or 0x83 not in items:
         raise NebulaCertError("bad wire format: missing details or signature")
     d = {tag: content for tag, content, _ in _der_items(items[0xA0][0])}
-    networks, unsafe = ([_v2_net(v) for _, v, _ in _der_items(d.get(tag, b""))] for tag in (0xA1, 0xA2))
-    not_before, not_after = (int.from_bytes(d.get(tag, b""), signed=True) for tag in (0x85, 0x86))
-    return _decoded(
-        2, _text(d.get(0x80, b""), "name"), networks, unsafe,
-        [_text(v, "group") for _, v, _ in _der_items(d.get(0xA3, b""))], not_before, not_after,
-        items.get(0x82, (b"",))[0], d.get(0x84) == b"\xff", d.get(0x87, b""), items[0x83][0], items[0xA0][1],
-    )  # fmt: skip
-
-
-def _decoded(
-    version: int,
-    name: str,
-    networks: list[Net],
-    unsafe_networks: list[Net],
-    groups: list[str],
-    not_before: int,
-    not_after: int,
-    public_key: bytes,
-    is_ca: bool,
-    issuer: bytes,
-    signature: bytes,
-    details: bytes,
-) -> NebulaCertificate:
-    if len(public_key) != 32 or not signature:
-        raise NebulaCertError("invalid public key or signature")
-    if not is_ca and not networks:
-        raise NebulaCertError("non-CA certificates must contain at least one network")
-    return NebulaCertificate(
-        version,
-        name,
-        [_net_str(n) for n in networks],
-        [_net_str(n) for n in unsafe_networks],
-        groups,
-        not_before,
-        not_after,
-        public_key,
-        is_ca,
-        issuer.hex(),
-        signature,
-        details,
+    return _checked(
+        NebulaCertificate(
+            version=2,
+            name=_text(d.get(0x80, b""), "name"),
+            networks=_v2_networks(d.get(0xA1, b"")),
+            unsafe_networks=_v2_networks(d.get(0xA2, b"")),
+            groups=[_text(value, "group") for _, value, _ in _der_items(d.get(0xA3, b""))],
+            not_before=int.from_bytes(d.get(0x85, b""), signed=True),
+            not_after=int.from_bytes(d.get(0x86, b""), signed=True),
+            public_key=items.get(0x82, (b"",))[0],
+            is_ca=d.get(0x84) == b"\xff",
+            issuer=d.get(0x87, b"").hex(),
+            signature=items[0x83][0],
+            details=items[0xA0][1],
+        )
     )
 
 
