@@ -41,7 +41,7 @@ X25519_PUBLIC_BANNER = "NEBULA X25519 PUBLIC KEY"
 MAX_NAME_LENGTH = 253  # v2
 
 Time = int | datetime
-Net = tuple[bytes, int]  # (packed IPv4 address, prefix length)
+Net = tuple[bytes, int, str]  # packed IPv4 address, prefix length, "address/prefix"
 
 
 class NebulaCertError(ValueError):
@@ -57,19 +57,19 @@ def _unix(value: Time) -> int:
 
 
 def _network(text: str) -> Net:
-    """``"10.128.0.100/24"`` -> the host address (kept, like nebula) and the prefix length."""
+    """``"10.128.0.100/24"`` -> the host address (kept, like nebula) and the prefix length, in canonical form."""
     address, _, bits = str(text).partition("/")
     try:
-        packed = socket.inet_pton(socket.AF_INET, address)
+        packed = socket.inet_pton(socket.AF_INET, address)  # refuses leading zeros
     except OSError:
         packed = None
-    if packed is None or not (bits.isascii() and bits.isdigit() and int(bits) <= 32):
+    if packed is None or not (bits.isascii() and bits.isdigit() and bits == str(int(bits)) and int(bits) <= 32):
         raise NebulaCertError(f"invalid network {text!r}: an IPv4 address/prefix is expected")
-    return packed, int(bits)
+    return packed, int(bits), f"{address}/{bits}"
 
 
-def _net_str(net: Net) -> str:
-    return f"{socket.inet_ntoa(net[0])}/{net[1]}"
+def _net(packed: bytes, bits: int) -> Net:
+    return packed, bits, f"{socket.inet_ntoa(packed)}/{bits}"
 
 
 # --- Protobuf (v1) -------------------------------------------------------------------------------------------
@@ -129,7 +129,7 @@ def _pb_fields(buf: bytes) -> Iterator[tuple[int, int | bytes]]:
 
 
 def _v1_pairs(nets: list[Net]) -> bytes:
-    return b"".join([_varint(int.from_bytes(packed)) + _MASKS[bits] for packed, bits in nets])
+    return b"".join([_varint(int.from_bytes(packed)) + _MASKS[bits] for packed, bits, _ in nets])
 
 
 def _v1_nets(packed: bytes) -> list[Net]:
@@ -144,7 +144,7 @@ def _v1_nets(packed: bytes) -> list[Net]:
         host_bits = ~mask & 0xFFFFFFFF
         if address > 0xFFFFFFFF or host_bits & (host_bits + 1):
             raise NebulaCertError("bad wire format: invalid network")
-        nets.append((address.to_bytes(4), 32 - host_bits.bit_length()))
+        nets.append(_net(address.to_bytes(4), 32 - host_bits.bit_length()))
     return nets
 
 
@@ -273,7 +273,7 @@ def _encode_details(
     out = [_der(0x80, name)]
     for tag, nets in ((0xA1, networks), (0xA2, unsafe_networks)):
         if nets:
-            out.append(_der(tag, b"".join(_der(0x04, packed + bytes([bits])) for packed, bits in nets)))
+            out.append(_der(tag, b"".join(_der(0x04, packed + bytes([bits])) for packed, bits, _ in nets)))
     if groups:
         out.append(_der(0xA3, b"".join(_der(0x0C, g) for g in groups)))
     if is_ca:
@@ -322,8 +322,8 @@ def _signed(
     return NebulaCertificate(
         version,
         name,
-        [_net_str(n) for n in networks],
-        [_net_str(n) for n in unsafe_networks],
+        [text for _, _, text in networks],
+        [text for _, _, text in unsafe_networks],
         groups,
         not_before,
         not_after,
@@ -383,7 +383,7 @@ class HostSigner:
         if nb < self.ca.not_before:
             raise NebulaCertError("certificate is valid before the signing certificate")
         nets = [_network(n) for n in networks]
-        if any(packed == b"\x00\x00\x00\x00" for packed, _ in nets):
+        if any(packed == b"\x00\x00\x00\x00" for packed, _, _ in nets):
             raise NebulaCertError("non-CA certificates must not use the zero address as a network")
         unsafe = [_network(n) for n in unsafe_networks]
         return _signed(
@@ -423,7 +423,7 @@ def _decode_v1(data: bytes) -> NebulaCertificate:
     groups = []
     for number, value in _pb_fields(details):
         if number in nets:
-            nets[number] += [_net_str(n) for n in _v1_nets(_expect(value, bytes))]
+            nets[number] += [text for _, _, text in _v1_nets(_expect(value, bytes))]
         elif number == 4:
             groups.append(_text(value, "group"))
         else:
@@ -453,7 +453,7 @@ def _v2_networks(data: bytes) -> list[str]:
     nets = [value for _, value, _ in _der_items(data)]
     if any(len(value) != 5 or value[4] > 32 for value in nets):
         raise NebulaCertError("bad wire format: invalid network (only IPv4 is supported)")
-    return [_net_str((value[:4], value[4])) for value in nets]
+    return [_net(value[:4], value[4])[2] for value in nets]
 
 
 def _decode_v2(data: bytes) -> NebulaCertificate:

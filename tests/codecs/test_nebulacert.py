@@ -215,7 +215,7 @@ PUB = nc._pb(7, b"\x01" * 32)
         (v1_wire(nc._pb(2, nc._varint(1) + nc._varint(0xFF00FF00)) + PUB), "invalid network"),
         (v1_wire(nc._pb(1, b"\xff") + PUB), "UTF-8"),
         (v1_wire(b"\x08\x01" + PUB), "unexpected field type"),
-        (v1_wire(nc._pb(1, b"x") + nc._pb(2, nc._v1_pairs([(b"\x0a\0\0\x01", 8)]))), "invalid public key"),
+        (v1_wire(nc._pb(1, b"x") + nc._pb(2, nc._v1_pairs([nc._network("10.0.0.1/8")]))), "invalid public key"),
         (v1_wire(nc._pb(1, b"x") + PUB), "at least one network"),
         (v1_wire(nc._pb(1, b"x") + PUB + b"\xa0\x06\x01", b"\x01" * 64), "only curve25519"),
         (nc.pem_encode(nc.CERT_V2_BANNER, bytes.fromhex(V2["ca_der_hex"])[:-1]), "truncated"),
@@ -354,6 +354,7 @@ def test_parse_device_public_key_rejections(value, message):
         ({"groups": "web"}, "lists, not strings"),
         ({"networks": ["10.128.1.1"]}, "an IPv4 address/prefix is expected"),
         ({"networks": ["10.128.1.1/33"]}, "an IPv4 address/prefix is expected"),
+        ({"networks": ["10.128.1.1/024"]}, "an IPv4 address/prefix is expected"),
         ({"networks": ["010.128.1.1/24"]}, "an IPv4 address/prefix is expected"),
         ({"networks": ["fd00::1/64"]}, "an IPv4 address/prefix is expected"),
         ({"unsafe_networks": ["fd00::/64"]}, "an IPv4 address/prefix is expected"),
@@ -458,7 +459,7 @@ def test_verify_refuses_a_certificate_outliving_its_ca():
     """Validly signed but past the CA's lifetime (made without HostSigner, which refuses it)."""
     ca, key = vector_ca(1)
     rogue = nc._signed(
-        ed25519.Ed25519PrivateKey.from_private_bytes(key[:32]), 1, "rogue", [(b"\x0a\x80\x00\x01", 16)], [], [],
+        ed25519.Ed25519PrivateKey.from_private_bytes(key[:32]), 1, "rogue", [nc._network("10.128.0.1/16")], [], [],
         NB, CA_NA + 10, b"\x09" * 32, False, bytes.fromhex(ca.fingerprint()),
     )  # fmt: skip
     with pytest.raises(NebulaCertError, match="^certificate expires after signing certificate$"):
