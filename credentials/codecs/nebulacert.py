@@ -1,27 +1,20 @@
-"""Nebula PKI codec (pure Python, no Django): certificates v1 and v2, PEM, keys, signing, verification.
+"""Nebula certificates v1 and v2 (pure Python, no Django): encoding, decoding, PEM, keys, signing, verifying.
 
-Wire formats reproduced byte for byte (slackhq/nebula ``cert`` package):
+Nebula checks signatures over its own encoding, so the wire formats are those of slackhq/nebula's ``cert``
+package, byte for byte, limited to what the platform issues: curve25519 keys, IPv4 networks, and CAs without
+group or network constraints (certificates with anything else are refused with a message).
 
-* **v1** (``NEBULA CERTIFICATE``): protobuf ``RawNebulaCertificate{Details=1, Signature=2}``. Proto3
-  rules: default values omitted, fields in field-number order, ``Ips``/``Subnets`` packed uint32
-  ``ip, mask`` pairs holding the *host* address, ``Issuer`` = raw CA fingerprint bytes, ``curve`` is field
-  100. Signature = Ed25519 over the marshalled details; fingerprint = sha256 of the whole marshalled
-  certificate. Understood by every nebula release (Debian ships 1.6.1).
-* **v2** (``NEBULA CERTIFICATE V2``, nebula >= 1.10): ASN.1 DER. Networks are sorted and must be
-  unique. Signature = Ed25519 over ``rawDetails || curve byte || publicKey``; fingerprint = sha256 of
-  ``rawDetails || curve byte || publicKey || signature``. A decoded v2 certificate keeps the details bytes
-  it was read from (they are what the signature covers) for as long as its fields are unchanged.
+* v1 (``NEBULA CERTIFICATE``, every nebula release): protobuf ``{details = 1, signature = 2}``; details
+  fields in field-number order with defaults left out, networks as packed uint32 ``address, mask`` pairs (the
+  host address), the issuer as the raw CA fingerprint. Signature: Ed25519 over the details; fingerprint:
+  sha256 of the whole certificate.
+* v2 (``NEBULA CERTIFICATE V2``, nebula 1.10 and later): ASN.1 DER, networks sorted. Signature: Ed25519
+  over ``details || curve byte || public key``; fingerprint: sha256 of the same plus the signature.
 
-Keys: a CA signing key is Ed25519, stored as 64 bytes ``seed || public`` under
-``NEBULA ED25519 PRIVATE KEY``. A host key is X25519: 32 random bytes under ``NEBULA X25519 PRIVATE KEY``,
-public = X25519(private, basepoint). Only curve25519 is implemented (no P-256, no encrypted CA keys).
-
-Times: ``NebulaCertificate.not_before`` / ``not_after`` are **int unix seconds** (what both formats
-store). Every function taking a time also accepts a timezone-aware ``datetime``; naive datetimes are
-refused. ``not_before_dt`` / ``not_after_dt`` give aware UTC datetimes.
-
-Every error is a :class:`NebulaCertError` (a ``ValueError``). Where nebula has a message for the same
-condition the message is nebula's, e.g. ``certificate expires after signing certificate``.
+A certificate keeps the details bytes its signature covers (as encoded, or as read), so it is immutable.
+A CA key is Ed25519, stored as 64 bytes ``seed || public``; a host key is X25519 (32 bytes). Times are unix
+seconds or timezone-aware datetimes. Every error is a :class:`NebulaCertError` (a ``ValueError``), with
+nebula's message where nebula has one.
 """
 
 from __future__ import annotations
@@ -29,436 +22,184 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import ipaddress
 import math
 import re
+import socket
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 
-__all__ = [
-    "CERT_BANNER",
-    "CERT_V2_BANNER",
-    "CURVE25519",
-    "ED25519_ENCRYPTED_PRIVATE_BANNER",
-    "ED25519_PRIVATE_BANNER",
-    "ED25519_PUBLIC_BANNER",
-    "MAX_CERTIFICATE_SIZE",
-    "MAX_NAME_LENGTH",
-    "P256",
-    "X25519_PRIVATE_BANNER",
-    "X25519_PUBLIC_BANNER",
-    "CAPool",
-    "NebulaCertError",
-    "NebulaCertificate",
-    "check_private_key",
-    "create_ca",
-    "ed25519_private_key_to_pem",
-    "ed25519_public_key_to_pem",
-    "generate_host_keypair",
-    "load_ca_key",
-    "load_certificate",
-    "load_certificates",
-    "load_ed25519_public",
-    "load_x25519_private",
-    "load_x25519_public",
-    "parse_network",
-    "parse_pem",
-    "parse_public_key_pem_or_raw",
-    "pem_encode",
-    "sign_host",
-    "unmarshal_certificate",
-    "verify_certificate",
-    "x25519_private_key_to_pem",
-    "x25519_public_from_private",
-    "x25519_public_key_to_pem",
-]
-
 CERT_BANNER = "NEBULA CERTIFICATE"
 CERT_V2_BANNER = "NEBULA CERTIFICATE V2"
 ED25519_PRIVATE_BANNER = "NEBULA ED25519 PRIVATE KEY"
-ED25519_ENCRYPTED_PRIVATE_BANNER = "NEBULA ED25519 ENCRYPTED PRIVATE KEY"
-ED25519_PUBLIC_BANNER = "NEBULA ED25519 PUBLIC KEY"
 X25519_PRIVATE_BANNER = "NEBULA X25519 PRIVATE KEY"
 X25519_PUBLIC_BANNER = "NEBULA X25519 PUBLIC KEY"
+MAX_NAME_LENGTH = 253  # v2
 
-CURVE25519 = 0
-P256 = 1
-_CURVE_NAMES = {CURVE25519: "CURVE25519", P256: "P256"}
-
-MAX_CERTIFICATE_SIZE = 65536
-MAX_NAME_LENGTH = 253
-_MAX_NETWORK_LENGTH = 17
-
-Network = ipaddress.IPv4Interface | ipaddress.IPv6Interface
-TimeLike = int | float | datetime
+Time = int | datetime
+Net = tuple[bytes, int, str]  # packed IPv4 address, prefix length, "address/prefix"
 
 
 class NebulaCertError(ValueError):
     """Any failure to decode, encode, sign or verify a Nebula certificate or key."""
 
 
-# --------------------------------------------------------------------------------------------------
-# Small helpers
-
-
-def _to_unix(value: TimeLike, what: str) -> int:
-    if isinstance(value, bool):
-        raise NebulaCertError(f"{what} must be unix seconds or a datetime, not a bool")
+def _unix(value: Time) -> int:
     if isinstance(value, datetime):
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise NebulaCertError(f"{what} must be a timezone-aware datetime")
+        if value.tzinfo is None:
+            raise NebulaCertError("times must be timezone-aware datetimes")
         return math.floor(value.timestamp())
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise NebulaCertError(f"{what} must be finite")
-        return math.floor(value)
-    raise NebulaCertError(f"{what} must be unix seconds or a datetime, got {type(value).__name__}")
+    return int(value)
 
 
-def _now_float(at: TimeLike | None) -> float:
-    if at is None:
-        return time.time()
-    if isinstance(at, datetime):
-        if at.tzinfo is None or at.utcoffset() is None:
-            raise NebulaCertError("time must be a timezone-aware datetime")
-        return at.timestamp()
-    if isinstance(at, bool) or not isinstance(at, int | float):
-        raise NebulaCertError(f"time must be unix seconds or a datetime, got {type(at).__name__}")
-    return float(at)
-
-
-def parse_network(value: str | Network | ipaddress.IPv4Network | ipaddress.IPv6Network) -> Network:
-    """``"10.128.0.100/24"`` -> ``IPv4Interface('10.128.0.100/24')`` (host address kept, like nebula)."""
-    if isinstance(value, ipaddress.IPv4Interface | ipaddress.IPv6Interface):
-        return value
-    if isinstance(value, ipaddress.IPv4Network | ipaddress.IPv6Network):
-        return ipaddress.ip_interface(f"{value.network_address}/{value.prefixlen}")
-    if not isinstance(value, str):
-        raise NebulaCertError(f"network must be a CIDR string, got {type(value).__name__}")
-    text = value.strip()
-    if "/" not in text:
-        raise NebulaCertError(f"network must be in CIDR notation (address/prefix): {value!r}")
-    if "%" in text:
-        raise NebulaCertError(f"networks may not contain zones: {value}")
+def _network(text: str) -> Net:
+    """``"10.128.0.100/24"`` -> the host address (kept, like nebula) and the prefix length, in canonical form."""
+    address, _, bits = str(text).partition("/")
     try:
-        return ipaddress.ip_interface(text)
-    except ValueError as exc:
-        raise NebulaCertError(f"invalid network {value!r}: {exc}") from None
+        packed = socket.inet_pton(socket.AF_INET, address)  # refuses leading zeros
+    except OSError:
+        packed = None
+    if packed is None or not (bits.isascii() and bits.isdigit() and bits == str(int(bits)) and int(bits) <= 32):
+        raise NebulaCertError(f"invalid network {text!r}: an IPv4 address/prefix is expected")
+    return packed, int(bits), f"{address}/{bits}"
 
 
-def _parse_networks(values: Iterable, what: str) -> list[Network]:
-    if isinstance(values, str):
-        raise NebulaCertError(f"{what} must be a list of CIDR strings, not a single string")
-    return [parse_network(v) for v in values]
+def _net(packed: bytes, bits: int) -> Net:
+    return packed, bits, f"{socket.inet_ntoa(packed)}/{bits}"
 
 
-def _net_str(n: Network) -> str:
-    return f"{n.ip}/{n.network.prefixlen}"
+# --- Protobuf (v1) -------------------------------------------------------------------------------------------
 
 
-def _net_sort_key(n: Network) -> tuple[int, int, int]:
-    return (n.version, int(n.ip), n.network.prefixlen)
-
-
-def _is_4in6(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    return ip.version == 6 and ip.ipv4_mapped is not None
-
-
-def _contains(ca_net: Network, sub: Network) -> bool:
-    """nebula: ``caNet.Contains(sub.Addr()) && caNet.Bits() <= sub.Bits()``."""
-    if ca_net.version != sub.version:
-        return False
-    return sub.ip in ca_net.network and ca_net.network.prefixlen <= sub.network.prefixlen
-
-
-# --------------------------------------------------------------------------------------------------
-# Protobuf (v1)
-
-
-_SMALL_VARINTS = [bytes([i]) for i in range(128)]
-
-
-def _pb_varint(value: int) -> bytes:
-    if 0 <= value < 128:
+def _varint(value: int) -> bytes:
+    if 0 <= value < 0x80:
         return _SMALL_VARINTS[value]
-    if value < 0:
-        value += 1 << 64
-    out = bytearray()
+    value &= (1 << 64) - 1  # negative int64 values take ten bytes, as in Go
+    out = []
     while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
+        out.append(value & 0x7F | 0x80)
         value >>= 7
     out.append(value)
     return bytes(out)
 
 
-def _pb_key(field_number: int, wire_type: int) -> bytes:
-    return _pb_varint((field_number << 3) | wire_type)
+_SMALL_VARINTS = [bytes([i]) for i in range(0x80)]
+_MASKS = [_varint(0xFFFFFFFF << (32 - bits) & 0xFFFFFFFF) for bits in range(33)]  # by prefix length
 
 
-def _pb_bytes(field_number: int, data: bytes) -> bytes:
-    """A length-delimited field (wire type 2); field numbers here are all below 16 (one-byte key)."""
-    return bytes([(field_number << 3) | 2]) + _pb_varint(len(data)) + data
+def _pb(field_number: int, data: bytes) -> bytes:
+    """A length-delimited field (every field number used here is below 16: a one-byte key)."""
+    if len(data) < 0x80:
+        return bytes((field_number << 3 | 2, len(data))) + data
+    return bytes([field_number << 3 | 2]) + _varint(len(data)) + data
 
 
-def _pb_read_varint(buf: bytes, pos: int) -> tuple[int, int]:
-    result = 0
-    shift = 0
-    while True:
-        if pos >= len(buf):
-            raise NebulaCertError("bad wire format: truncated varint")
-        b = buf[pos]
+def _read_varint(buf: bytes, pos: int) -> tuple[int, int]:
+    result = shift = 0
+    while pos < len(buf) and shift < 64:
+        byte = buf[pos]
+        result |= (byte & 0x7F) << shift
         pos += 1
-        if shift == 63 and b > 1:
-            raise NebulaCertError("bad wire format: varint overflow")
-        result |= (b & 0x7F) << shift
-        if b < 0x80:
+        if byte < 0x80:
             return result, pos
         shift += 7
-        if shift > 63:
-            raise NebulaCertError("bad wire format: varint overflow")
+    raise NebulaCertError("bad wire format: invalid varint")
 
 
-def _pb_fields(buf: bytes) -> Iterable[tuple[int, int, int | bytes]]:
-    """Yield ``(field_number, wire_type, value)``; value is an int (varint/fixed) or bytes."""
+def _pb_fields(buf: bytes) -> Iterator[tuple[int, int | bytes]]:
+    """``(field number, value)``: an int for a varint, bytes for a length-delimited field."""
     pos = 0
-    n = len(buf)
-    while pos < n:
-        key, pos = _pb_read_varint(buf, pos)
-        number, wire = key >> 3, key & 7
-        if number == 0:
-            raise NebulaCertError("bad wire format: field number 0")
-        if wire == 0:
-            value, pos = _pb_read_varint(buf, pos)
-            yield number, wire, value
-        elif wire == 1:
-            if pos + 8 > n:
-                raise NebulaCertError("bad wire format: truncated fixed64")
-            yield number, wire, int.from_bytes(buf[pos : pos + 8], "little")
-            pos += 8
-        elif wire == 2:
-            length, pos = _pb_read_varint(buf, pos)
-            if pos + length > n:
-                raise NebulaCertError("bad wire format: truncated length-delimited field")
-            yield number, wire, buf[pos : pos + length]
+    while pos < len(buf):
+        key, pos = _read_varint(buf, pos)
+        if key & 7 == 0:
+            value, pos = _read_varint(buf, pos)
+            yield key >> 3, value
+        elif key & 7 == 2:
+            length, pos = _read_varint(buf, pos)
+            if pos + length > len(buf):
+                raise NebulaCertError("bad wire format: truncated field")
+            yield key >> 3, buf[pos : pos + length]
             pos += length
-        elif wire == 5:
-            if pos + 4 > n:
-                raise NebulaCertError("bad wire format: truncated fixed32")
-            yield number, wire, int.from_bytes(buf[pos : pos + 4], "little")
-            pos += 4
         else:
-            raise NebulaCertError(f"bad wire format: unsupported wire type {wire}")
+            raise NebulaCertError(f"bad wire format: unexpected wire type {key & 7}")
 
 
-def _pb_uint32s(wire: int, value: int | bytes, into: list[int]) -> None:
-    if wire == 0:
-        into.append(int(value) & 0xFFFFFFFF)
-    elif wire == 2:
-        assert isinstance(value, bytes)
-        pos = 0
-        while pos < len(value):
-            v, pos = _pb_read_varint(value, pos)
-            into.append(v & 0xFFFFFFFF)
-    else:
-        raise NebulaCertError("bad wire format: wrong wire type for repeated uint32")
+def _v1_pairs(nets: list[Net]) -> bytes:
+    return b"".join([_varint(int.from_bytes(packed)) + _MASKS[bits] for packed, bits, _ in nets])
 
 
-def _pb_expect(wire: int, expected: int, name: str) -> None:
-    if wire != expected:
-        raise NebulaCertError(f"bad wire format: wrong wire type for {name}")
-
-
-def _int64(v: int) -> int:
-    v &= (1 << 64) - 1
-    return v - (1 << 64) if v >= 1 << 63 else v
-
-
-def _mask_to_prefix(mask: int) -> int:
-    inverted = ~mask & 0xFFFFFFFF
-    if inverted & (inverted + 1):
-        raise NebulaCertError(f"invalid netmask {ipaddress.IPv4Address(mask)}")
-    return 32 - inverted.bit_length()
-
-
-def _v1_pairs(nets: list[Network]) -> bytes:
-    out = bytearray()
-    for n in nets:
-        out += _pb_varint(int(n.ip))
-        out += _pb_varint((0xFFFFFFFF << (32 - n.network.prefixlen)) & 0xFFFFFFFF)
-    return bytes(out)
-
-
-def _v1_nets_from_pairs(values: list[int], what: str) -> list[Network]:
+def _v1_nets(packed: bytes) -> list[Net]:
+    values, pos = [], 0
+    while pos < len(packed):
+        value, pos = _read_varint(packed, pos)
+        values.append(value)
     if len(values) % 2:
-        raise NebulaCertError(f"encoded {what} should be in pairs, an odd number was found")
-    return [
-        ipaddress.IPv4Interface((values[i], _mask_to_prefix(values[i + 1]))) for i in range(0, len(values), 2)
-    ]
+        raise NebulaCertError("encoded networks should be in pairs, an odd number was found")
+    nets = []
+    for address, mask in zip(values[::2], values[1::2], strict=True):
+        host_bits = ~mask & 0xFFFFFFFF
+        if address > 0xFFFFFFFF or host_bits & (host_bits + 1):
+            raise NebulaCertError("bad wire format: invalid network")
+        nets.append(_net(address.to_bytes(4), 32 - host_bits.bit_length()))
+    return nets
 
 
-# --------------------------------------------------------------------------------------------------
-# DER (v2)
-
-_TAG_SEQUENCE = 0x30
-_TAG_OCTET_STRING = 0x04
-_TAG_UTF8_STRING = 0x0C
-_TAG_CERT_DETAILS = 0xA0
-_TAG_CERT_CURVE = 0x81
-_TAG_CERT_PUBLIC_KEY = 0x82
-_TAG_CERT_SIGNATURE = 0x83
-_TAG_NAME = 0x80
-_TAG_NETWORKS = 0xA1
-_TAG_UNSAFE_NETWORKS = 0xA2
-_TAG_GROUPS = 0xA3
-_TAG_IS_CA = 0x84
-_TAG_NOT_BEFORE = 0x85
-_TAG_NOT_AFTER = 0x86
-_TAG_ISSUER = 0x87
-
-
-def _der_len(n: int) -> bytes:
-    if n < 0x80:
-        return bytes([n])
-    body = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes([0x80 | len(body)]) + body
+# --- DER (v2) ------------------------------------------------------------------------------------------------
 
 
 def _der(tag: int, content: bytes) -> bytes:
-    return bytes([tag]) + _der_len(len(content)) + content
+    n = len(content)
+    if n < 0x80:
+        return bytes([tag, n]) + content
+    length = n.to_bytes((n.bit_length() + 7) // 8)
+    return bytes([tag, 0x80 | len(length)]) + length + content
 
 
-def _der_int_content(v: int) -> bytes:
-    """Minimal two's-complement INTEGER content (Go cryptobyte ``AddASN1Int64``)."""
-    length = 1
-    while length < 8 and not (-(1 << (8 * length - 1)) <= v < (1 << (8 * length - 1))):
-        length += 1
-    return v.to_bytes(length, "big", signed=True)
+def _der_int(value: int) -> bytes:
+    """The minimal two's-complement INTEGER content."""
+    return value.to_bytes((~value if value < 0 else value).bit_length() // 8 + 1, signed=True)
 
 
-class _DerReader:
-    """A cursor with the semantics of Go ``cryptobyte.String`` (minimal lengths, low tag numbers)."""
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.pos = 0
-
-    def empty(self) -> bool:
-        return self.pos >= len(self.data)
-
-    def peek_tag(self) -> int | None:
-        return None if self.empty() else self.data[self.pos]
-
-    def read_element(self, tag: int) -> tuple[bytes, bytes]:
-        """Read one TLV with ``tag``; return ``(whole element, content)``."""
-        d, start = self.data, self.pos
-        if len(d) - start < 2:
+def _der_items(data: bytes) -> Iterator[tuple[int, bytes, bytes]]:
+    """``(tag, content, whole element)`` for each element in ``data``."""
+    pos = 0
+    while pos < len(data):
+        if len(data) - pos < 2:
             raise NebulaCertError("bad wire format: truncated ASN.1 element")
-        t = d[start]
-        if t & 0x1F == 0x1F:
-            raise NebulaCertError("bad wire format: high ASN.1 tag numbers are not supported")
-        if t != tag:
-            raise NebulaCertError(f"bad wire format: expected ASN.1 tag 0x{tag:02x}, found 0x{t:02x}")
-        first = d[start + 1]
-        if first & 0x80 == 0:
-            length, header = first, 2
-        else:
-            nbytes = first & 0x7F
-            if nbytes == 0 or nbytes > 4 or len(d) - start < 2 + nbytes:
-                raise NebulaCertError("bad wire format: invalid ASN.1 length")
-            length = int.from_bytes(d[start + 2 : start + 2 + nbytes], "big")
-            if length < 0x80 or d[start + 2] == 0:
-                raise NebulaCertError("bad wire format: ASN.1 length is not minimally encoded")
-            header = 2 + nbytes
-        end = start + header + length
-        if end > len(d):
+        tag, length, start = data[pos], data[pos + 1], pos + 2
+        if length & 0x80:
+            start += length & 0x7F
+            length = int.from_bytes(data[pos + 2 : start])
+        if start + length > len(data):
             raise NebulaCertError("bad wire format: truncated ASN.1 element")
-        self.pos = end
-        return d[start:end], d[start + header : end]
-
-    def read(self, tag: int) -> bytes:
-        return self.read_element(tag)[1]
-
-    def read_optional(self, tag: int) -> bytes | None:
-        if self.peek_tag() != tag:
-            return None
-        return self.read(tag)
-
-    def read_int64(self, tag: int) -> int:
-        content = self.read(tag)
-        if not content:
-            raise NebulaCertError("bad wire format: empty INTEGER")
-        if len(content) > 1 and (
-            (content[0] == 0 and content[1] < 0x80) or (content[0] == 0xFF and content[1] >= 0x80)
-        ):
-            raise NebulaCertError("bad wire format: INTEGER is not minimally encoded")
-        if len(content) > 8:
-            raise NebulaCertError("bad wire format: INTEGER does not fit in 64 bits")
-        return int.from_bytes(content, "big", signed=True)
+        yield tag, data[start : start + length], data[pos : start + length]
+        pos = start + length
 
 
-def _v2_net_bytes(n: Network) -> bytes:
-    return n.ip.packed + bytes([n.network.prefixlen])
+# --- The certificate -----------------------------------------------------------------------------------------
 
 
-def _v2_net_from_bytes(val: bytes, what: str) -> Network:
-    if not val or len(val) > _MAX_NETWORK_LENGTH:
-        raise NebulaCertError(f"bad wire format: invalid {what} length")
-    addr, bits = val[:-1], val[-1]
-    if len(addr) == 4 and bits <= 32:
-        return ipaddress.IPv4Interface((addr, bits))
-    if len(addr) == 16 and bits <= 128:
-        return ipaddress.IPv6Interface((addr, bits))
-    raise NebulaCertError(f"invalid {what}: {val.hex()}")
-
-
-# --------------------------------------------------------------------------------------------------
-# The certificate
-
-
-@dataclass(eq=False)
-class NebulaCertificate:
-    """A Nebula certificate, version 1 or 2.
-
-    ``networks`` / ``unsafe_networks`` hold ``IPv4Interface``/``IPv6Interface`` values (host address and
-    prefix, like nebula). ``not_before`` / ``not_after`` are int unix seconds. ``issuer`` is the lowercase hex
-    fingerprint of the signing CA ("" on a CA). ``public_key`` is Ed25519 on a CA, X25519 on a host.
-    Equality compares the marshalled bytes.
-    """
+class NebulaCertificate(NamedTuple):
+    """A decoded or freshly signed certificate, immutable. ``networks`` are ``"address/prefix"`` strings (host
+    address), ``issuer`` the hex fingerprint of the signing CA ("" on a CA), ``details`` the bytes the signature
+    covers."""
 
     version: int
     name: str
-    networks: list[Network] = field(default_factory=list)
-    unsafe_networks: list[Network] = field(default_factory=list)
-    groups: list[str] = field(default_factory=list)
-    not_before: int = 0
-    not_after: int = 0
-    public_key: bytes = b""
-    is_ca: bool = False
-    issuer: str = ""
-    signature: bytes = b""
-    curve: int = CURVE25519
-    # (fields snapshot, details bytes): for a decoded v2 certificate, the details TLV exactly as read
-    # from the wire (the signature covers those bytes); otherwise the last encoding.
-    _details_cache: tuple[tuple, bytes] | None = field(default=None, init=False, repr=False)
-    # (fields snapshot + signature, fingerprint): a CA's fingerprint is needed for every host it signs.
-    _fingerprint_cache: tuple[tuple, str] | None = field(default=None, init=False, repr=False)
-
-    # ---- derived views ------------------------------------------------------------------------
-
-    @property
-    def banner(self) -> str:
-        return CERT_V2_BANNER if self.version == 2 else CERT_BANNER
-
-    @property
-    def curve_name(self) -> str:
-        return _CURVE_NAMES.get(self.curve, str(self.curve))
+    networks: list[str]
+    unsafe_networks: list[str]
+    groups: list[str]
+    not_before: int
+    not_after: int
+    public_key: bytes
+    is_ca: bool
+    issuer: str
+    signature: bytes
+    details: bytes
 
     @property
     def not_before_dt(self) -> datetime:
@@ -468,875 +209,429 @@ class NebulaCertificate:
     def not_after_dt(self) -> datetime:
         return datetime.fromtimestamp(self.not_after, UTC)
 
-    def expired(self, at: TimeLike | None = None) -> bool:
-        """nebula ``Expired``: ``notBefore > at or notAfter < at`` (``at`` defaults to now)."""
-        t = _now_float(at)
-        return self.not_before > t or self.not_after < t
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, NebulaCertificate):
-            return NotImplemented
-        return self.marshal() == other.marshal()
-
-    __hash__ = None  # type: ignore[assignment]
-
-    # ---- encoding -----------------------------------------------------------------------------
-
-    def _snapshot(self) -> tuple:
-        return (
-            self.version,
-            self.name,
-            tuple(self.networks),
-            tuple(self.unsafe_networks),
-            tuple(self.groups),
-            self.not_before,
-            self.not_after,
-            bytes(self.public_key),
-            self.is_ca,
-            self.issuer,
-            self.curve,
-        )
-
-    def _v1_details(self) -> bytes:
-        out = bytearray()
-        if self.name:
-            out += _pb_bytes(1, self.name.encode())
-        if self.networks:
-            out += _pb_bytes(2, _v1_pairs(self.networks))
-        if self.unsafe_networks:
-            out += _pb_bytes(3, _v1_pairs(self.unsafe_networks))
-        for g in self.groups:
-            out += _pb_bytes(4, g.encode())
-        if self.not_before:
-            out += _pb_key(5, 0) + _pb_varint(self.not_before)
-        if self.not_after:
-            out += _pb_key(6, 0) + _pb_varint(self.not_after)
-        if self.public_key:
-            out += _pb_bytes(7, bytes(self.public_key))
-        if self.is_ca:
-            out += _pb_key(8, 0) + b"\x01"
-        if self.issuer:
-            out += _pb_bytes(9, _issuer_bytes(self.issuer))
-        if self.curve:
-            out += _pb_key(100, 0) + _pb_varint(self.curve)
-        return bytes(out)
-
-    def _v2_details(self) -> bytes:
-        body = bytearray(_der(_TAG_NAME, self.name.encode()))
-        if self.networks:
-            nets = sorted(self.networks, key=_net_sort_key)
-            body += _der(_TAG_NETWORKS, b"".join(_der(_TAG_OCTET_STRING, _v2_net_bytes(n)) for n in nets))
-        if self.unsafe_networks:
-            nets = sorted(self.unsafe_networks, key=_net_sort_key)
-            body += _der(
-                _TAG_UNSAFE_NETWORKS, b"".join(_der(_TAG_OCTET_STRING, _v2_net_bytes(n)) for n in nets)
-            )
-        if self.groups:
-            body += _der(_TAG_GROUPS, b"".join(_der(_TAG_UTF8_STRING, g.encode()) for g in self.groups))
-        if self.is_ca:
-            body += _der(_TAG_IS_CA, b"\xff")
-        body += _der(_TAG_NOT_BEFORE, _der_int_content(self.not_before))
-        body += _der(_TAG_NOT_AFTER, _der_int_content(self.not_after))
-        if self.issuer:
-            body += _der(_TAG_ISSUER, _issuer_bytes(self.issuer))
-        return _der(_TAG_CERT_DETAILS, bytes(body))
-
-    def details_bytes(self) -> bytes:
-        """v1: the marshalled details message. v2: the details TLV (``rawDetails``)."""
-        snapshot = self._snapshot()
-        if self._details_cache is not None and self._details_cache[0] == snapshot:
-            return self._details_cache[1]
-        data = self._v2_details() if self.version == 2 else self._v1_details()
-        self._details_cache = (snapshot, data)
-        return data
-
     def signing_input(self) -> bytes:
-        """The exact bytes the CA signs."""
-        if self.version == 2:
-            return self.details_bytes() + bytes([self.curve]) + bytes(self.public_key)
-        return self.details_bytes()
+        return self.details + b"\x00" + self.public_key if self.version == 2 else self.details
 
     def marshal(self) -> bytes:
         """The wire bytes (what goes inside the PEM block)."""
         if self.version == 2:
-            body = bytearray(self.details_bytes())
-            if self.curve != CURVE25519:
-                body += _der(_TAG_CERT_CURVE, bytes([self.curve]))
-            if self.public_key:
-                body += _der(_TAG_CERT_PUBLIC_KEY, bytes(self.public_key))
-            body += _der(_TAG_CERT_SIGNATURE, bytes(self.signature))
-            return _der(_TAG_SEQUENCE, bytes(body))
-        if self.version != 1:
-            raise NebulaCertError(f"certificate version unrecognized: {self.version}")
-        out = _pb_bytes(1, self.details_bytes())
-        if self.signature:
-            out += _pb_bytes(2, bytes(self.signature))
-        return out
+            return _der(0x30, self.details + _der(0x82, self.public_key) + _der(0x83, self.signature))
+        return _pb(1, self.details) + _pb(2, self.signature)
 
     def to_pem(self) -> str:
-        return pem_encode(self.banner, self.marshal())
+        return pem_encode(CERT_V2_BANNER if self.version == 2 else CERT_BANNER, self.marshal())
 
     def fingerprint(self) -> str:
-        """Lowercase hex sha256 (v1: of the marshalled cert; v2: of details||curve||pubkey||signature)."""
-        key = (self._snapshot(), bytes(self.signature))
-        if self._fingerprint_cache is not None and self._fingerprint_cache[0] == key:
-            return self._fingerprint_cache[1]
-        data = self.signing_input() + bytes(self.signature) if self.version == 2 else self.marshal()
-        fp = hashlib.sha256(data).hexdigest()
-        self._fingerprint_cache = (key, fp)
-        return fp
+        data = self.signing_input() + self.signature if self.version == 2 else self.marshal()
+        return hashlib.sha256(data).hexdigest()
 
-    # ---- checks -------------------------------------------------------------------------------
-
-    def verify_signature(self, ca_public_key: bytes) -> bool:
-        """True when ``signature`` is a valid Ed25519 signature by ``ca_public_key`` (CheckSignature)."""
-        if self.curve != CURVE25519 or len(ca_public_key) != 32 or not self.signature:
-            return False
+    def verify_signature(self, public_key: bytes) -> bool:
         try:
-            ed25519.Ed25519PublicKey.from_public_bytes(bytes(ca_public_key)).verify(
-                bytes(self.signature), self.signing_input()
-            )
+            ed25519.Ed25519PublicKey.from_public_bytes(public_key).verify(self.signature, self.signing_input())
         except (InvalidSignature, ValueError):
             return False
         return True
 
-    def validate(self) -> None:
-        """nebula's structural rules for this certificate's version (raised as NebulaCertError)."""
-        _validate(
-            self.version,
-            self.name,
-            self.networks,
-            self.unsafe_networks,
-            self.groups,
-            self.public_key,
-            self.is_ca,
-        )
+    def expired(self, at: float) -> bool:
+        return self.not_before > at or self.not_after < at
 
-    def summary(self) -> dict:
-        """A JSON-friendly view, in the spirit of ``nebula-cert print -json``."""
-        return {
-            "version": self.version,
-            "name": self.name,
-            "networks": [_net_str(n) for n in self.networks],
-            "unsafeNetworks": [_net_str(n) for n in self.unsafe_networks],
-            "groups": list(self.groups),
-            "notBefore": self.not_before,
-            "notAfter": self.not_after,
-            "isCa": self.is_ca,
-            "issuer": self.issuer,
-            "publicKey": bytes(self.public_key).hex(),
-            "curve": self.curve_name,
-            "fingerprint": self.fingerprint(),
-            "signature": bytes(self.signature).hex(),
-        }
+    @property
+    def constrained(self) -> bool:
+        return self.is_ca and bool(self.groups or self.networks or self.unsafe_networks)
 
 
-def _issuer_bytes(issuer: str) -> bytes:
-    try:
-        return bytes.fromhex(issuer)
-    except ValueError:
-        raise NebulaCertError(f"failed to decode issuer: {issuer!r} is not hex") from None
-
-
-def _validate(
+def _encode_details(
     version: int,
-    name: str,
-    networks: list[Network],
-    unsafe_networks: list[Network],
-    groups: list[str],
+    name: bytes,
+    networks: list[Net],
+    unsafe_networks: list[Net],
+    groups: list[bytes],
+    not_before: int,
+    not_after: int,
     public_key: bytes,
     is_ca: bool,
-) -> None:
-    """``certificateV1.validate`` / ``certificateV2.validate`` plus the v2 unmarshal rules."""
-    if version not in (1, 2):
-        raise NebulaCertError(f"unknown cert version {version}")
-    if not public_key:
-        raise NebulaCertError("invalid public key")
-    if version == 2:
-        encoded = name.encode()
-        if not encoded:
-            raise NebulaCertError("v2 certificates require a non-empty name")
-        if len(encoded) > MAX_NAME_LENGTH:
-            raise NebulaCertError(f"name is longer than {MAX_NAME_LENGTH} bytes")
-        for g in groups:
-            if not g:
-                raise NebulaCertError("v2 certificates may not contain empty group names")
-    if not is_ca and not networks:
-        if version == 1:
-            raise NebulaCertError("non-CA certificates must contain exactly one network")
-        raise NebulaCertError("non-CA certificate must contain at least 1 network")
-    has_v4 = has_v6 = False
-    for n in networks:
-        if version == 1 and n.version == 6:
-            raise NebulaCertError(f"certificate may not contain IPv6 networks: {_net_str(n)}")
-        if n.ip.is_unspecified:
-            raise NebulaCertError(
-                f"non-CA certificates must not use the zero address as a network: {_net_str(n)}"
-            )
-        if _is_4in6(n.ip):
-            raise NebulaCertError(f"4in6 networks are not allowed: {_net_str(n)}")
-        has_v4 = has_v4 or n.version == 4
-        has_v6 = has_v6 or n.version == 6
-    for n in unsafe_networks:
-        if version == 1 and n.version == 6:
-            raise NebulaCertError(f"certificate may not contain IPv6 unsafe networks: {_net_str(n)}")
-        if version == 2 and not is_ca:
-            if n.version == 6 and not has_v6:
-                raise NebulaCertError(
-                    f"IPv6 unsafe networks require an IPv6 address assignment: {_net_str(n)}"
-                )
-            if n.version == 4 and not has_v4:
-                raise NebulaCertError(
-                    f"IPv4 unsafe networks require an IPv4 address assignment: {_net_str(n)}"
-                )
-    if version == 2:
-        for nets in (networks, unsafe_networks):
-            keys = sorted(nets, key=_net_sort_key)
-            for a, b in zip(keys, keys[1:], strict=False):
-                if _net_sort_key(a) == _net_sort_key(b):
-                    raise NebulaCertError(f"duplicate network detected: {_net_str(b)}")
-
-
-# --------------------------------------------------------------------------------------------------
-# Decoding
-
-
-def _unmarshal_v1(data: bytes) -> NebulaCertificate:
-    if not data:
-        raise NebulaCertError("nil byte array")
-    details_raw: bytes | None = None
-    signature = b""
-    for number, wire, value in _pb_fields(data):
-        if number == 1:
-            _pb_expect(wire, 2, "Details")
-            details_raw = value  # type: ignore[assignment]
-        elif number == 2:
-            _pb_expect(wire, 2, "Signature")
-            signature = value  # type: ignore[assignment]
-    if details_raw is None:
-        raise NebulaCertError("encoded Details was nil")
-    name = ""
-    ips: list[int] = []
-    subnets: list[int] = []
-    groups: list[str] = []
-    not_before = not_after = 0
-    public_key = b""
-    is_ca = False
-    issuer = b""
-    curve = 0
-    for number, wire, value in _pb_fields(details_raw):
-        if number == 1:
-            _pb_expect(wire, 2, "Name")
-            name = _utf8(value, "name")  # type: ignore[arg-type]
-        elif number == 2:
-            _pb_uint32s(wire, value, ips)
-        elif number == 3:
-            _pb_uint32s(wire, value, subnets)
-        elif number == 4:
-            _pb_expect(wire, 2, "Groups")
-            groups.append(_utf8(value, "group"))  # type: ignore[arg-type]
-        elif number == 5:
-            _pb_expect(wire, 0, "NotBefore")
-            not_before = _int64(value)  # type: ignore[arg-type]
-        elif number == 6:
-            _pb_expect(wire, 0, "NotAfter")
-            not_after = _int64(value)  # type: ignore[arg-type]
-        elif number == 7:
-            _pb_expect(wire, 2, "PublicKey")
-            public_key = value  # type: ignore[assignment]
-        elif number == 8:
-            _pb_expect(wire, 0, "IsCA")
-            is_ca = value != 0
-        elif number == 9:
-            _pb_expect(wire, 2, "Issuer")
-            issuer = value  # type: ignore[assignment]
-        elif number == 100:
-            _pb_expect(wire, 0, "curve")
-            curve = _int64(value)  # type: ignore[arg-type]
-    cert = NebulaCertificate(
-        version=1,
-        name=name,
-        networks=_v1_nets_from_pairs(ips, "IPs"),
-        unsafe_networks=_v1_nets_from_pairs(subnets, "Subnets"),
-        groups=groups,
-        not_before=not_before,
-        not_after=not_after,
-        public_key=bytes(public_key),
-        is_ca=is_ca,
-        issuer=bytes(issuer).hex(),
-        signature=bytes(signature),
-        curve=curve,
-    )
-    cert.validate()
-    return cert
-
-
-def _utf8(value: bytes, what: str) -> str:
-    try:
-        return value.decode("utf-8")
-    except UnicodeDecodeError:
-        raise NebulaCertError(f"bad wire format: {what} is not valid UTF-8") from None
-
-
-def _unmarshal_v2(data: bytes) -> NebulaCertificate:
-    if not data or len(data) > MAX_CERTIFICATE_SIZE:
-        raise NebulaCertError("bad wire format: empty or oversized certificate")
-    outer = _DerReader(_DerReader(data).read(_TAG_SEQUENCE))
-    if outer.empty():
-        raise NebulaCertError("bad wire format: empty certificate")
-    raw_details, details_content = outer.read_element(_TAG_CERT_DETAILS)
-    if not details_content:
-        raise NebulaCertError("bad wire format: empty details")
-    curve = CURVE25519
-    raw_curve = outer.read_optional(_TAG_CERT_CURVE)
-    if raw_curve is not None:
-        if len(raw_curve) != 1:
-            raise NebulaCertError("bad wire format: invalid curve")
-        curve = raw_curve[0]
-    public_key = outer.read_optional(_TAG_CERT_PUBLIC_KEY) or b""
-    if not public_key:
-        raise NebulaCertError("bad wire format: missing public key")
-    signature = outer.read(_TAG_CERT_SIGNATURE)
-    if not signature:
-        raise NebulaCertError("bad wire format: empty signature")
-
-    d = _DerReader(details_content)
-    name_raw = d.read(_TAG_NAME)
-    if not name_raw or len(name_raw) > MAX_NAME_LENGTH:
-        raise NebulaCertError("bad wire format: invalid name")
-    networks: list[Network] = []
-    unsafe: list[Network] = []
-    for tag, into, what in (
-        (_TAG_NETWORKS, networks, "network"),
-        (_TAG_UNSAFE_NETWORKS, unsafe, "unsafe network"),
-    ):
-        sub = d.read_optional(tag)
-        if sub is not None:
-            r = _DerReader(sub)
-            while not r.empty():
-                into.append(_v2_net_from_bytes(r.read(_TAG_OCTET_STRING), what))
-    groups: list[str] = []
-    raw_groups = d.read_optional(_TAG_GROUPS)
-    if raw_groups is not None:
-        r = _DerReader(raw_groups)
-        while not r.empty():
-            g = r.read(_TAG_UTF8_STRING)
-            if not g:
-                raise NebulaCertError("bad wire format: empty group")
-            groups.append(_utf8(g, "group"))
-    is_ca = False
-    raw_is_ca = d.read_optional(_TAG_IS_CA)
-    if raw_is_ca is not None:
-        if len(raw_is_ca) != 1:
-            raise NebulaCertError("bad wire format: invalid isCA")
-        is_ca = raw_is_ca[0] > 0
-    not_before = d.read_int64(_TAG_NOT_BEFORE)
-    not_after = d.read_int64(_TAG_NOT_AFTER)
-    issuer = d.read_optional(_TAG_ISSUER) or b""
-
-    cert = NebulaCertificate(
-        version=2,
-        name=_utf8(name_raw, "name"),
-        networks=sorted(networks, key=_net_sort_key),
-        unsafe_networks=sorted(unsafe, key=_net_sort_key),
-        groups=groups,
-        not_before=not_before,
-        not_after=not_after,
-        public_key=bytes(public_key),
-        is_ca=is_ca,
-        issuer=bytes(issuer).hex(),
-        signature=bytes(signature),
-        curve=curve,
-    )
-    cert.validate()
-    cert._details_cache = (cert._snapshot(), bytes(raw_details))
-    return cert
-
-
-def unmarshal_certificate(data: bytes, version: int | None = None) -> NebulaCertificate:
-    """Decode wire bytes. ``version`` None: detect (v2 DER starts with 0x30, v1 protobuf with 0x0a)."""
-    data = bytes(data)
-    if version is None:
-        version = 2 if data[:1] == b"\x30" else 1
+    issuer: bytes,
+) -> bytes:
     if version == 1:
-        return _unmarshal_v1(data)
+        out = [b"\x0a", _varint(len(name)), name]
+        for key, nets in ((b"\x12", networks), (b"\x1a", unsafe_networks)):
+            if nets:
+                pairs = _v1_pairs(nets)
+                out += (key, _varint(len(pairs)), pairs)
+        for g in groups:
+            out += (b"\x22", _varint(len(g)), g)
+        if not_before:
+            out += (b"\x28", _varint(not_before))
+        if not_after:
+            out += (b"\x30", _varint(not_after))
+        out += (b"\x3a\x20", public_key)
+        if is_ca:
+            out.append(b"\x40\x01")
+        if issuer:
+            out += (b"\x4a\x20", issuer)
+        return b"".join(out)
+    out = [_der(0x80, name)]
+    for tag, nets in ((0xA1, networks), (0xA2, unsafe_networks)):
+        if nets:
+            out.append(_der(tag, b"".join(_der(0x04, packed + bytes([bits])) for packed, bits, _ in nets)))
+    if groups:
+        out.append(_der(0xA3, b"".join(_der(0x0C, g) for g in groups)))
+    if is_ca:
+        out.append(b"\x84\x01\xff")
+    out += (_der(0x85, _der_int(not_before)), _der(0x86, _der_int(not_after)))
+    if issuer:
+        out.append(_der(0x87, issuer))
+    return _der(0xA0, b"".join(out))
+
+
+def _signed(
+    key: ed25519.Ed25519PrivateKey,
+    version: int,
+    name: str,
+    networks: list[Net],
+    unsafe_networks: list[Net],
+    groups: list[str],
+    not_before: int,
+    not_after: int,
+    public_key: bytes,
+    is_ca: bool,
+    issuer: bytes,
+) -> NebulaCertificate:
+    """Check nebula's rules, encode, sign."""
+    if version != 1 and version != 2:
+        raise NebulaCertError(f"unknown cert version {version}")
+    name_bytes = name.encode() if isinstance(name, str) else b""
+    if not name_bytes or version == 2 and len(name_bytes) > MAX_NAME_LENGTH:
+        raise NebulaCertError(f"name is required, at most {MAX_NAME_LENGTH} bytes")
+    if not_after <= not_before:
+        raise NebulaCertError("not_after must be later than not_before")
+    group_bytes = []
+    for g in groups:
+        if not isinstance(g, str) or not g:
+            raise NebulaCertError("groups must be non-empty strings")
+        group_bytes.append(g.encode())
+    if not networks and not is_ca:
+        raise NebulaCertError("non-CA certificates must contain at least one network")
     if version == 2:
-        return _unmarshal_v2(data)
-    raise NebulaCertError(f"certificate version unrecognized: {version}")
+        if len(set(networks)) != len(networks) or len(set(unsafe_networks)) != len(unsafe_networks):
+            raise NebulaCertError("duplicate network detected")
+        networks, unsafe_networks = sorted(networks), sorted(unsafe_networks)
+    details = _encode_details(
+        version, name_bytes, networks, unsafe_networks, group_bytes, not_before, not_after, public_key, is_ca, issuer
+    )
+    return NebulaCertificate(
+        version,
+        name,
+        [text for _, _, text in networks],
+        [text for _, _, text in unsafe_networks],
+        groups,
+        not_before,
+        not_after,
+        public_key,
+        is_ca,
+        issuer.hex(),
+        key.sign(details + b"\x00" + public_key if version == 2 else details),
+        details,
+    )
 
 
-# --------------------------------------------------------------------------------------------------
-# PEM
+def create_ca(
+    name: str, not_before: Time, not_after: Time, version: int = 1, key: ed25519.Ed25519PrivateKey | None = None
+) -> tuple[NebulaCertificate, bytes]:
+    """A self-signed CA (a new Ed25519 key unless ``key`` is given). Returns the certificate and its 64-byte key."""
+    key = key or ed25519.Ed25519PrivateKey.generate()
+    public = key.public_key().public_bytes_raw()
+    cert = _signed(key, version, name, [], [], [], _unix(not_before), _unix(not_after), public, True, b"")
+    return cert, key.private_bytes_raw() + public
 
-_PEM_RE = re.compile(
-    r"-----BEGIN ([A-Z0-9 ]+)-----[ \t]*\r?\n(.*?)-----END ([A-Z0-9 ]+)-----[ \t]*(?:\r?\n|\Z)", re.S
-)
+
+class HostSigner:
+    """A CA certificate with its private key, loaded once to sign any number of host certificates."""
+
+    def __init__(self, ca: NebulaCertificate, ca_key: bytes) -> None:
+        if not ca.is_ca:
+            raise NebulaCertError("signing certificate is not a CA")
+        if ca.constrained:
+            raise NebulaCertError("CAs with group or network constraints are not supported")
+        if len(ca_key) != 64:
+            raise NebulaCertError("an Ed25519 CA private key is 64 bytes (seed || public)")
+        self.ca = ca
+        self._key = ed25519.Ed25519PrivateKey.from_private_bytes(ca_key[:32])
+        if self._key.public_key().public_bytes_raw() != ca.public_key:
+            raise NebulaCertError("refusing to sign, root certificate does not match private key")
+        self.fingerprint = ca.fingerprint()
+        self._issuer = bytes.fromhex(self.fingerprint)
+
+    def sign(
+        self,
+        name: str,
+        networks: Iterable[str],
+        groups: Iterable[str],
+        not_before: Time,
+        not_after: Time,
+        public_key: bytes,
+        unsafe_networks: Iterable[str] = (),
+    ) -> NebulaCertificate:
+        """A host certificate for the X25519 ``public_key``, in the CA's version."""
+        if len(public_key) != 32:
+            raise NebulaCertError(f"host public key must be 32 bytes (X25519), got {len(public_key)}")
+        if isinstance(networks, str) or isinstance(groups, str) or isinstance(unsafe_networks, str):
+            raise NebulaCertError("networks, groups and unsafe networks are lists, not strings")
+        nb, na = _unix(not_before), _unix(not_after)
+        if na > self.ca.not_after:
+            raise NebulaCertError("certificate expires after signing certificate")
+        if nb < self.ca.not_before:
+            raise NebulaCertError("certificate is valid before the signing certificate")
+        nets = [_network(n) for n in networks]
+        if any(packed == b"\x00\x00\x00\x00" for packed, _, _ in nets):
+            raise NebulaCertError("non-CA certificates must not use the zero address as a network")
+        unsafe = [_network(n) for n in unsafe_networks]
+        return _signed(
+            self._key, self.ca.version, name, nets, unsafe, list(groups), nb, na, public_key, False, self._issuer
+        )
+
+
+# --- Decoding ------------------------------------------------------------------------------------------------
+
+
+def _expect(value: object, kind: type) -> object:
+    if not isinstance(value, kind):
+        raise NebulaCertError("bad wire format: unexpected field type")
+    return value
+
+
+def _text(value: object, what: str) -> str:
+    try:
+        return _expect(value, bytes).decode()
+    except UnicodeDecodeError:
+        raise NebulaCertError(f"bad wire format: {what} is not UTF-8") from None
+
+
+def _checked(cert: NebulaCertificate) -> NebulaCertificate:
+    if len(cert.public_key) != 32 or not cert.signature:
+        raise NebulaCertError("invalid public key or signature")
+    if not cert.is_ca and not cert.networks:
+        raise NebulaCertError("non-CA certificates must contain at least one network")
+    return cert
+
+
+def _decode_v1(data: bytes) -> NebulaCertificate:
+    outer = dict(_pb_fields(data))
+    details = _expect(outer.get(1), bytes)
+    fields: dict[int, int | bytes] = {}
+    nets: dict[int, list[str]] = {2: [], 3: []}
+    groups = []
+    for number, value in _pb_fields(details):
+        if number in nets:
+            nets[number] += [text for _, _, text in _v1_nets(_expect(value, bytes))]
+        elif number == 4:
+            groups.append(_text(value, "group"))
+        else:
+            fields[number] = value
+    if _expect(fields.get(100, 0), int):
+        raise NebulaCertError("only curve25519 certificates are supported")
+    not_before, not_after = (_expect(fields.get(n, 0), int) for n in (5, 6))
+    return _checked(
+        NebulaCertificate(
+            version=1,
+            name=_text(fields.get(1, b""), "name"),
+            networks=nets[2],
+            unsafe_networks=nets[3],
+            groups=groups,
+            not_before=not_before - (not_before >> 63 << 64),  # the varint is a uint64, the time an int64
+            not_after=not_after - (not_after >> 63 << 64),
+            public_key=_expect(fields.get(7, b""), bytes),
+            is_ca=bool(_expect(fields.get(8, 0), int)),
+            issuer=_expect(fields.get(9, b""), bytes).hex(),
+            signature=_expect(outer.get(2, b""), bytes),
+            details=details,
+        )
+    )
+
+
+def _v2_networks(data: bytes) -> list[str]:
+    nets = [value for _, value, _ in _der_items(data)]
+    if any(len(value) != 5 or value[4] > 32 for value in nets):
+        raise NebulaCertError("bad wire format: invalid network (only IPv4 is supported)")
+    return [_net(value[:4], value[4])[2] for value in nets]
+
+
+def _decode_v2(data: bytes) -> NebulaCertificate:
+    outer = list(_der_items(data))
+    if len(outer) != 1 or outer[0][0] != 0x30:
+        raise NebulaCertError("bad wire format: not a v2 certificate")
+    items = {tag: (content, whole) for tag, content, whole in _der_items(outer[0][1])}
+    if 0x81 in items:
+        raise NebulaCertError("only curve25519 certificates are supported")
+    if 0xA0 not in items or 0x83 not in items:
+        raise NebulaCertError("bad wire format: missing details or signature")
+    d = {tag: content for tag, content, _ in _der_items(items[0xA0][0])}
+    return _checked(
+        NebulaCertificate(
+            version=2,
+            name=_text(d.get(0x80, b""), "name"),
+            networks=_v2_networks(d.get(0xA1, b"")),
+            unsafe_networks=_v2_networks(d.get(0xA2, b"")),
+            groups=[_text(value, "group") for _, value, _ in _der_items(d.get(0xA3, b""))],
+            not_before=int.from_bytes(d.get(0x85, b""), signed=True),
+            not_after=int.from_bytes(d.get(0x86, b""), signed=True),
+            public_key=items.get(0x82, (b"",))[0],
+            is_ca=d.get(0x84) == b"\xff",
+            issuer=d.get(0x87, b"").hex(),
+            signature=items[0x83][0],
+            details=items[0xA0][1],
+        )
+    )
+
+
+def load_certificates(text: str) -> list[NebulaCertificate]:
+    """Every certificate of a PEM bundle (v1 and v2 may be mixed, e.g. a CA rotation bundle)."""
+    certs = []
+    for banner, data in parse_pem(text):
+        if banner == CERT_BANNER:
+            certs.append(_decode_v1(data))
+        elif banner == CERT_V2_BANNER:
+            certs.append(_decode_v2(data))
+        else:
+            raise NebulaCertError(f"bytes did not contain a proper certificate banner (found {banner!r})")
+    return certs
+
+
+def load_certificate(text: str) -> NebulaCertificate:
+    certs = load_certificates(text)
+    if len(certs) != 1:
+        raise NebulaCertError(f"expected exactly one certificate, found {len(certs)}")
+    return certs[0]
+
+
+# --- PEM and keys --------------------------------------------------------------------------------------------
+
+_PEM = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----\r?\n([A-Za-z0-9+/=\s]*?)-----END \1-----[ \t]*(?:\r?\n|$)")
 
 
 def pem_encode(banner: str, data: bytes) -> str:
-    """Go ``pem.EncodeToMemory``: 64-character base64 lines, trailing newline."""
-    b64 = base64.b64encode(bytes(data)).decode("ascii")
-    lines = "".join(b64[i : i + 64] + "\n" for i in range(0, len(b64), 64))
+    """Go ``pem.EncodeToMemory``: 64-character base64 lines and a trailing newline."""
+    lines = b"".join([binascii.b2a_base64(data[i : i + 48]) for i in range(0, len(data), 48)]).decode()
     return f"-----BEGIN {banner}-----\n{lines}-----END {banner}-----\n"
 
 
-def parse_pem(text: str | bytes) -> list[tuple[str, bytes]]:
-    """All PEM blocks in ``text`` as ``(banner, bytes)``, in order.
-
-    Anything but whitespace outside the blocks, PEM headers, mismatched END lines and invalid base64 are
-    refused.
-    """
-    if isinstance(text, bytes | bytearray | memoryview):
-        try:
-            text = bytes(text).decode("ascii")
-        except UnicodeDecodeError:
-            raise NebulaCertError("input did not contain a valid PEM encoded block") from None
-    blocks: list[tuple[str, bytes]] = []
-    pos = 0
-    if "-----BEGIN " not in text:
-        raise NebulaCertError("input did not contain a valid PEM encoded block")
-    for m in _PEM_RE.finditer(text):
+def parse_pem(text: str) -> list[tuple[str, bytes]]:
+    """Every PEM block of ``text`` as ``(banner, bytes)``; anything but whitespace around them is refused."""
+    blocks, pos = [], 0
+    for m in _PEM.finditer(text):
         if text[pos : m.start()].strip():
-            raise NebulaCertError("unexpected data outside PEM blocks")
-        pos = m.end()
-        banner, body, end_banner = m.group(1), m.group(2), m.group(3)
-        if banner != end_banner:
-            raise NebulaCertError(f"PEM block BEGIN {banner} does not match END {end_banner}")
-        if ":" in body:
-            raise NebulaCertError("PEM headers are not supported")
-        compact = "".join(body.split())
+            break
         try:
-            blocks.append((banner, base64.b64decode(compact, validate=True)))
-        except (binascii.Error, ValueError):
-            raise NebulaCertError(f"invalid base64 in PEM block {banner}") from None
-    if text[pos:].strip():
-        raise NebulaCertError("unexpected data outside PEM blocks")
-    if not blocks:
-        raise NebulaCertError("input did not contain a valid PEM encoded block")
+            blocks.append((m[1], base64.b64decode("".join(m[2].split()), validate=True)))
+        except binascii.Error:
+            raise NebulaCertError(f"invalid base64 in PEM block {m[1]}") from None
+        pos = m.end()
+    if not blocks or text[pos:].strip():
+        raise NebulaCertError("input is not a sequence of valid PEM blocks")
     return blocks
 
 
-def _single_block(text: str | bytes, what: str) -> tuple[str, bytes]:
+def load_ca_key(text: str) -> bytes:
+    """``NEBULA ED25519 PRIVATE KEY`` -> 64 bytes (seed || public)."""
     blocks = parse_pem(text)
-    if len(blocks) != 1:
-        raise NebulaCertError(f"expected exactly one PEM block for {what}, found {len(blocks)}")
-    return blocks[0]
-
-
-def _looks_like_pem(value: str | bytes) -> bool:
-    head = value[:200] if isinstance(value, str) else bytes(value[:200]).decode("latin-1")
-    return "-----BEGIN " in head
-
-
-def _cert_from_block(banner: str, data: bytes) -> NebulaCertificate:
-    if banner == CERT_BANNER:
-        return _unmarshal_v1(data)
-    if banner == CERT_V2_BANNER:
-        return _unmarshal_v2(data)
-    raise NebulaCertError(f"bytes did not contain a proper certificate banner (found {banner!r})")
-
-
-def load_certificates(text: str | bytes) -> list[NebulaCertificate]:
-    """Every certificate of a PEM bundle (v1 and v2 may be mixed, e.g. a CA rotation bundle)."""
-    return [_cert_from_block(b, d) for b, d in parse_pem(text)]
-
-
-def load_certificate(pem_or_der: str | bytes) -> NebulaCertificate:
-    """One certificate from PEM (version from the banner) or from raw wire bytes (version detected)."""
-    if isinstance(pem_or_der, str) or _looks_like_pem(pem_or_der):
-        return _cert_from_block(*_single_block(pem_or_der, "a certificate"))
-    return unmarshal_certificate(bytes(pem_or_der))
-
-
-def _load_key(text: str | bytes, banner: str, size: int, what: str) -> bytes:
-    found, data = _single_block(text, what)
-    if found == ED25519_ENCRYPTED_PRIVATE_BANNER:
-        raise NebulaCertError("encrypted CA keys are not supported; decrypt it first")
-    if found != banner:
-        raise NebulaCertError(f"bytes did not contain a proper {banner} banner (found {found!r})")
-    if len(data) != size:
-        raise NebulaCertError(f"key was not {size} bytes, is invalid {what}")
-    return data
-
-
-def load_ca_key(text: str | bytes) -> bytes:
-    """``NEBULA ED25519 PRIVATE KEY`` -> 64 bytes (seed || public); the halves must agree."""
-    key = _load_key(text, ED25519_PRIVATE_BANNER, 64, "ed25519 private key")
-    _ed25519_from_key(key)
-    return key
-
-
-def load_ed25519_public(text: str | bytes) -> bytes:
-    return _load_key(text, ED25519_PUBLIC_BANNER, 32, "ed25519 public key")
-
-
-def load_x25519_private(text: str | bytes) -> bytes:
-    return _load_key(text, X25519_PRIVATE_BANNER, 32, "X25519 private key")
-
-
-def load_x25519_public(text: str | bytes) -> bytes:
-    return _load_key(text, X25519_PUBLIC_BANNER, 32, "X25519 public key")
+    if len(blocks) != 1 or blocks[0][0] != ED25519_PRIVATE_BANNER or len(blocks[0][1]) != 64:
+        raise NebulaCertError(f"expected one {ED25519_PRIVATE_BANNER} block of 64 bytes")
+    return blocks[0][1]
 
 
 def ed25519_private_key_to_pem(key: bytes) -> str:
-    if len(key) != 64:
-        raise NebulaCertError("an Ed25519 CA private key is 64 bytes (seed || public)")
     return pem_encode(ED25519_PRIVATE_BANNER, key)
 
 
-def ed25519_public_key_to_pem(key: bytes) -> str:
-    if len(key) != 32:
-        raise NebulaCertError("an Ed25519 public key is 32 bytes")
-    return pem_encode(ED25519_PUBLIC_BANNER, key)
-
-
 def x25519_private_key_to_pem(key: bytes) -> str:
-    if len(key) != 32:
-        raise NebulaCertError("an X25519 private key is 32 bytes")
     return pem_encode(X25519_PRIVATE_BANNER, key)
 
 
-def x25519_public_key_to_pem(key: bytes) -> str:
-    if len(key) != 32:
-        raise NebulaCertError("an X25519 public key is 32 bytes")
-    return pem_encode(X25519_PUBLIC_BANNER, key)
+def generate_host_keypair() -> tuple[bytes, bytes]:
+    """A new X25519 key pair ``(private, public)``, 32 bytes each, as ``nebula-cert keygen`` makes."""
+    key = x25519.X25519PrivateKey.generate()
+    return key.private_bytes_raw(), key.public_key().public_bytes_raw()
 
 
 _PROBE_KEY = x25519.X25519PrivateKey.from_private_bytes(hashlib.sha256(b"stoneage x25519 probe").digest())
 
 
 def parse_public_key_pem_or_raw(value: str | bytes) -> bytes:
-    """A device-supplied X25519 public key -> 32 bytes.
-
-    Accepts the ``NEBULA X25519 PUBLIC KEY`` PEM (what ``nebula-cert keygen`` writes), 64 hex characters,
-    base64 of 32 bytes, or 32 raw bytes. Refuses private keys, Ed25519 keys, wrong lengths and low-order
-    points, each with its own message.
-    """
-    if isinstance(value, bytes | bytearray | memoryview) and not _looks_like_pem(value):
-        raw = bytes(value)
-        if len(raw) == 32:
-            return _check_x25519_public(raw)
-        text = raw.decode("latin-1")
-        if not text.isascii() or not text.strip().isprintable():
-            raise NebulaCertError(f"X25519 public key must be 32 bytes, got {len(raw)}")
-        value = text
-    if not isinstance(value, str):
-        value = bytes(value).decode("ascii", "replace")
+    """A device's X25519 public key -> 32 bytes, from the ``NEBULA X25519 PUBLIC KEY`` PEM (what ``nebula-cert
+    keygen`` writes), 64 hex characters or base64. Private keys, Ed25519 keys and low-order points are refused,
+    each with its own message."""
+    if isinstance(value, bytes):
+        value = value.decode("ascii", "replace")
     text = value.strip()
     if not text:
         raise NebulaCertError("public key is empty")
     if "-----BEGIN" in text:
-        banner, data = _single_block(text, "a public key")
+        blocks = parse_pem(text)
+        banner, data = blocks[0]
         if "PRIVATE KEY" in banner:
-            raise NebulaCertError(
-                f"this is a private key ({banner}); send only the public key (NEBULA X25519 PUBLIC KEY)"
-            )
+            raise NebulaCertError(f"this is a private key ({banner}); send only the public key")
         if "ED25519" in banner:
             raise NebulaCertError(
-                f"expected an X25519 key (NEBULA X25519 PUBLIC KEY), got {banner}; Ed25519 keys are for "
-                "CA signing only, host keys are X25519 (nebula-cert keygen)"
+                f"expected an X25519 key ({X25519_PUBLIC_BANNER}), got {banner}; Ed25519 keys are for CA signing "
+                "only, host keys are X25519 (nebula-cert keygen)"
             )
-        if banner != X25519_PUBLIC_BANNER:
-            raise NebulaCertError(f"expected a NEBULA X25519 PUBLIC KEY PEM block, got {banner}")
-        if len(data) != 32:
-            raise NebulaCertError(f"X25519 public key must be 32 bytes, got {len(data)}")
-        return _check_x25519_public(data)
-    if re.fullmatch(r"[0-9a-fA-F]+", text):
+        if len(blocks) != 1 or banner != X25519_PUBLIC_BANNER:
+            raise NebulaCertError(f"expected one {X25519_PUBLIC_BANNER} PEM block, got {banner}")
+    elif re.fullmatch(r"[0-9a-fA-F]+", text):
         if len(text) != 64:
             raise NebulaCertError(f"X25519 public key must be 32 bytes (64 hex characters), got {len(text)}")
-        return _check_x25519_public(bytes.fromhex(text))
-    try:
-        compact = text.replace("-", "+").replace("_", "/")
-        data = base64.b64decode(compact + "=" * (-len(compact) % 4), validate=True)
-    except (binascii.Error, ValueError):
-        raise NebulaCertError(
-            "public key is neither a NEBULA X25519 PUBLIC KEY PEM block, hex nor base64"
-        ) from None
+        data = bytes.fromhex(text)
+    else:
+        try:
+            compact = text.replace("-", "+").replace("_", "/")
+            data = base64.b64decode(compact + "=" * (-len(compact) % 4), validate=True)
+        except binascii.Error:
+            raise NebulaCertError(f"public key is neither a {X25519_PUBLIC_BANNER} PEM block, hex nor base64") from None
     if len(data) != 32:
         raise NebulaCertError(f"X25519 public key must be 32 bytes, got {len(data)}")
-    return _check_x25519_public(data)
-
-
-def _check_x25519_public(pub: bytes) -> bytes:
     try:
-        _PROBE_KEY.exchange(x25519.X25519PublicKey.from_public_bytes(pub))
+        _PROBE_KEY.exchange(x25519.X25519PublicKey.from_public_bytes(data))
     except ValueError:
         raise NebulaCertError("invalid X25519 public key (low-order point)") from None
-    return pub
+    return data
 
 
-# --------------------------------------------------------------------------------------------------
-# Keys
-
-
-def generate_host_keypair() -> tuple[bytes, bytes]:
-    """A fresh X25519 host keypair ``(private32, public32)``, as ``nebula-cert keygen`` makes."""
-    priv = x25519.X25519PrivateKey.generate()
-    return priv.private_bytes_raw(), priv.public_key().public_bytes_raw()
-
-
-def x25519_public_from_private(priv: bytes) -> bytes:
-    """X25519(priv, basepoint)."""
-    if len(priv) != 32:
-        raise NebulaCertError("an X25519 private key is 32 bytes")
-    return x25519.X25519PrivateKey.from_private_bytes(bytes(priv)).public_key().public_bytes_raw()
-
-
-def _ed25519_from_key(key: bytes | ed25519.Ed25519PrivateKey) -> ed25519.Ed25519PrivateKey:
-    if isinstance(key, ed25519.Ed25519PrivateKey):
-        return key
-    key = bytes(key)
-    if len(key) not in (32, 64):
-        raise NebulaCertError("key was not 64 bytes, is invalid ed25519 private key")
-    priv = ed25519.Ed25519PrivateKey.from_private_bytes(key[:32])
-    if len(key) == 64 and priv.public_key().public_bytes_raw() != key[32:]:
-        raise NebulaCertError("ed25519 private key is corrupt: its public half does not match its seed")
-    return priv
-
-
-def check_private_key(cert: NebulaCertificate, key: bytes | ed25519.Ed25519PrivateKey) -> None:
-    """nebula ``VerifyPrivateKey``: a CA key must be its Ed25519 pair, a host key its X25519 pair."""
-    if cert.curve != CURVE25519:
-        raise NebulaCertError("curve in cert and private key supplied don't match")
-    if cert.is_ca:
-        pub = _ed25519_from_key(key).public_key().public_bytes_raw()
-    else:
-        if not isinstance(key, bytes | bytearray) or len(key) != 32:
-            raise NebulaCertError("key was not 32 bytes, is invalid X25519 private key")
-        pub = x25519_public_from_private(bytes(key))
-    if pub != bytes(cert.public_key):
-        raise NebulaCertError("public key in cert and private key supplied don't match")
-
-
-# --------------------------------------------------------------------------------------------------
-# Signing
-
-
-def _check_ca_constraints(
-    signer: NebulaCertificate,
-    not_before: int,
-    not_after: int,
-    groups: Iterable[str],
-    networks: Iterable[Network],
-    unsafe_networks: Iterable[Network],
-) -> None:
-    """nebula ``checkCAConstraints``, same messages and order."""
-    if not_after > signer.not_after:
-        raise NebulaCertError("certificate expires after signing certificate")
-    if not_before < signer.not_before:
-        raise NebulaCertError("certificate is valid before the signing certificate")
-    if signer.groups:
-        for g in groups:
-            if g not in signer.groups:
-                raise NebulaCertError(f"certificate contained a group not present on the signing ca: {g}")
-    if signer.networks:
-        for n in networks:
-            if not any(_contains(c, n) for c in signer.networks):
-                raise NebulaCertError(
-                    "certificate contained a network assignment outside the limitations of the signing ca: "
-                    f"{_net_str(n)}"
-                )
-    if signer.unsafe_networks:
-        for n in unsafe_networks:
-            if not any(_contains(c, n) for c in signer.unsafe_networks):
-                raise NebulaCertError(
-                    "certificate contained an unsafe network assignment outside the limitations of the "
-                    f"signing ca: {_net_str(n)}"
-                )
-
-
-def _check_groups(groups: Iterable[str]) -> list[str]:
-    if isinstance(groups, str):
-        raise NebulaCertError("groups must be a list of strings, not a single string")
-    out = list(groups)
-    for g in out:
-        if not isinstance(g, str):
-            raise NebulaCertError(f"group names must be strings, got {type(g).__name__}")
-    return out
-
-
-def _sign(cert: NebulaCertificate, key: ed25519.Ed25519PrivateKey) -> NebulaCertificate:
-    cert.signature = key.sign(cert.signing_input())
-    return cert
-
-
-def create_ca(
-    name: str,
-    not_before: TimeLike,
-    not_after: TimeLike,
-    groups: Iterable[str] = (),
-    networks: Iterable = (),
-    version: int = 1,
-    seed: bytes | None = None,
-    unsafe_networks: Iterable = (),
-) -> tuple[NebulaCertificate, bytes]:
-    """A self-signed Ed25519 CA. Returns ``(certificate, private_key64)``; ``seed`` (32 bytes) makes it
-    deterministic, otherwise a random key is made."""
-    if not isinstance(name, str) or not name:
-        raise NebulaCertError("name is required")
-    nb, na = _to_unix(not_before, "not_before"), _to_unix(not_after, "not_after")
-    if na <= nb:
-        raise NebulaCertError("not_after must be later than not_before")
-    if seed is None:
-        priv = ed25519.Ed25519PrivateKey.generate()
-    else:
-        if len(seed) != 32:
-            raise NebulaCertError("seed must be 32 bytes")
-        priv = ed25519.Ed25519PrivateKey.from_private_bytes(bytes(seed))
-    pub = priv.public_key().public_bytes_raw()
-    cert = NebulaCertificate(
-        version=version,
-        name=name,
-        networks=_parse_networks(networks, "networks"),
-        unsafe_networks=_parse_networks(unsafe_networks, "unsafe_networks"),
-        groups=_check_groups(groups),
-        not_before=nb,
-        not_after=na,
-        public_key=pub,
-        is_ca=True,
-    )
-    cert.validate()
-    if version == 2:
-        cert.networks.sort(key=_net_sort_key)
-        cert.unsafe_networks.sort(key=_net_sort_key)
-    _sign(cert, priv)
-    return cert, priv.private_bytes_raw() + pub
-
-
-def sign_host(
-    ca_cert: NebulaCertificate,
-    ca_key: bytes | ed25519.Ed25519PrivateKey,
-    name: str,
-    networks: Iterable,
-    groups: Iterable[str],
-    not_before: TimeLike,
-    not_after: TimeLike,
-    public_key: bytes,
-    unsafe_networks: Iterable = (),
-    version: int | None = None,
-) -> NebulaCertificate:
-    """Issue a host certificate for the X25519 ``public_key``, signed by ``ca_cert`` / ``ca_key``.
-
-    ``ca_key`` is the 64-byte CA key (or its 32-byte seed, or a cryptography ``Ed25519PrivateKey`` to skip
-    re-deriving it). ``version`` defaults to the CA's. Enforces nebula's validation and CA constraints.
-    """
-    if not isinstance(ca_cert, NebulaCertificate) or not ca_cert.is_ca:
-        raise NebulaCertError("signing certificate is not a CA")
-    if ca_cert.curve != CURVE25519:
-        raise NebulaCertError("only curve25519 CAs are supported")
-    version = ca_cert.version if version is None else version
-    if version not in (1, 2):
-        raise NebulaCertError(f"unknown cert version {version}")
-    if not isinstance(name, str) or not name:
-        raise NebulaCertError("name is required")
-    public_key = bytes(public_key)
-    if len(public_key) != 32:
-        raise NebulaCertError(f"host public key must be 32 bytes (X25519), got {len(public_key)}")
-    nb, na = _to_unix(not_before, "not_before"), _to_unix(not_after, "not_after")
-    if na <= nb:
-        raise NebulaCertError("not_after must be later than not_before")
-    priv = _ed25519_from_key(ca_key)
-    if priv.public_key().public_bytes_raw() != bytes(ca_cert.public_key):
-        raise NebulaCertError("refusing to sign, root certificate does not match private key")
-    nets = _parse_networks(networks, "networks")
-    unsafe = _parse_networks(unsafe_networks, "unsafe_networks")
-    group_list = _check_groups(groups)
-    _check_ca_constraints(ca_cert, nb, na, group_list, nets, unsafe)
-    cert = NebulaCertificate(
-        version=version,
-        name=name,
-        networks=nets,
-        unsafe_networks=unsafe,
-        groups=group_list,
-        not_before=nb,
-        not_after=na,
-        public_key=public_key,
-        is_ca=False,
-        issuer=ca_cert.fingerprint(),
-    )
-    cert.validate()
-    if version == 2:
-        cert.networks.sort(key=_net_sort_key)
-        cert.unsafe_networks.sort(key=_net_sort_key)
-    return _sign(cert, priv)
-
-
-# --------------------------------------------------------------------------------------------------
-# Verification
+# --- Verification --------------------------------------------------------------------------------------------
 
 
 class CAPool:
-    """Trusted CAs indexed by fingerprint, plus a fingerprint blocklist (nebula ``CAPool``)."""
+    """Trusted CAs by fingerprint, plus a blocklist of certificate fingerprints (nebula's ``CAPool``)."""
 
-    def __init__(self, cas: Iterable[NebulaCertificate] = (), blocklist: Iterable[str] = ()) -> None:
+    def __init__(self, cas: Iterable[NebulaCertificate], blocklist: Iterable[str] = ()) -> None:
         self.cas: dict[str, NebulaCertificate] = {}
-        self.blocklist: set[str] = set()
         for ca in cas:
-            self.add_ca(ca)
-        for fp in blocklist:
-            self.blocklist_fingerprint(fp)
+            if not ca.is_ca:
+                raise NebulaCertError(f"{ca.name}: certificate is not a CA")
+            if ca.constrained:
+                raise NebulaCertError(f"{ca.name}: CAs with group or network constraints are not supported")
+            if not ca.verify_signature(ca.public_key):
+                raise NebulaCertError(f"{ca.name}: certificate is not self-signed")
+            self.cas[ca.fingerprint()] = ca
+        self.blocklist = {fp.strip().lower() for fp in blocklist}
 
-    @classmethod
-    def from_pem(cls, text: str | bytes, blocklist: Iterable[str] = ()) -> CAPool:
-        return cls(load_certificates(text), blocklist)
-
-    def add_ca(self, cert: NebulaCertificate) -> str:
-        """Add a CA (it must be a self-signed CA; expired CAs are kept and fail at verification)."""
-        if not cert.is_ca:
-            raise NebulaCertError(f"{cert.name}: certificate is not a CA")
-        if not cert.verify_signature(cert.public_key):
-            raise NebulaCertError(f"{cert.name}: certificate is not self-signed")
-        fp = cert.fingerprint()
-        self.cas[fp] = cert
-        return fp
-
-    def blocklist_fingerprint(self, fingerprint: str) -> None:
-        self.blocklist.add(fingerprint.strip().lower())
-
-    def is_blocklisted(self, fingerprint: str) -> bool:
-        return fingerprint.lower() in self.blocklist
-
-    @property
-    def fingerprints(self) -> list[str]:
-        return list(self.cas)
-
-    def get_ca_for_cert(self, cert: NebulaCertificate) -> NebulaCertificate:
+    def verify(self, cert: NebulaCertificate, now: float | datetime | None = None) -> NebulaCertificate:
+        """Raise with nebula's reason (checked in nebula's order) unless ``cert`` is trusted; return its CA."""
+        t = time.time() if now is None else now.timestamp() if isinstance(now, datetime) else now
+        if cert.fingerprint() in self.blocklist:
+            raise NebulaCertError("certificate is in the block list")
         if not cert.issuer:
             raise NebulaCertError("no issuer in certificate")
-        ca = self.cas.get(cert.issuer.lower())
+        ca = self.cas.get(cert.issuer)
         if ca is None:
             raise NebulaCertError("could not find ca for the certificate")
-        return ca
-
-    def verify(self, cert: NebulaCertificate, now: TimeLike | None = None) -> NebulaCertificate:
-        """Raise NebulaCertError unless ``cert`` is trusted at ``now``; return the signing CA.
-
-        Order as nebula: blocklist, issuer lookup, curve, CA expired, certificate expired, signature,
-        CA constraints.
-        """
-        t = _now_float(now)
-        if self.is_blocklisted(cert.fingerprint()):
-            raise NebulaCertError("certificate is in the block list")
-        ca = self.get_ca_for_cert(cert)
-        if ca.curve != cert.curve:
-            raise NebulaCertError("certificate curve does not match CA")
         if ca.expired(t):
             raise NebulaCertError("root certificate is expired")
         if cert.expired(t):
             raise NebulaCertError("certificate is expired")
         if not cert.verify_signature(ca.public_key):
             raise NebulaCertError("certificate signature did not match")
-        _check_ca_constraints(
-            ca, cert.not_before, cert.not_after, cert.groups, cert.networks, cert.unsafe_networks
-        )
+        if cert.not_after > ca.not_after:
+            raise NebulaCertError("certificate expires after signing certificate")
+        if cert.not_before < ca.not_before:
+            raise NebulaCertError("certificate is valid before the signing certificate")
         return ca
-
-
-def verify_certificate(
-    cert: NebulaCertificate,
-    ca_certs: Iterable[NebulaCertificate],
-    blocklist: Iterable[str] = (),
-    now: TimeLike | None = None,
-) -> None:
-    """Raise NebulaCertError with nebula's reason unless ``cert`` verifies against ``ca_certs``."""
-    CAPool(ca_certs, blocklist).verify(cert, now)

@@ -1,37 +1,25 @@
-"""Nebula host configuration: a deterministic YAML emitter in the ``gopkg.in/yaml.v3`` dialect, and the
-builder for the config dict (pure Python, no Django).
+"""Nebula host configuration (pure Python, no Django): the config dict, checks of its parts, and its YAML.
 
-:func:`dump` writes what yaml.v3 ``Marshal`` writes for the same ``map[string]interface{}``:
+:func:`render_host_config` builds the config dict (sections ``pki``, ``lighthouse``, ``static_host_map``,
+``listen``, ``punchy``, ``relay``, ``tun``, ``firewall``, ``logging``); :func:`validate_firewall_rules`,
+:func:`validate_unsafe_routes` and :func:`parse_host_port` check the parts a person enters. Errors are
+:class:`NebulaConfigError` (a ``ValueError``).
 
-* 4-space indentation; sequences indented under their key; a mapping inside a sequence starts on the dash
-  line and its later keys align 2 columns after the dash; empty collections as ``[]`` / ``{}``.
-* Keys sorted with yaml.v3's ordering (digit runs compare numerically: ``10.0.0.9`` < ``10.0.0.10``).
-* Strings with a newline: literal blocks ``|`` (one trailing newline), ``|-`` (none), ``|+`` (more).
-  Deliberate difference: a multi-line string that starts with a space or a line break, or a string with
-  a line break other than LF, is double-quoted; yaml.v3 writes a literal block for it that does not
-  read back to the same string.
-* Strings that would read back as another type (``"22"``, ``"true"``, ``"yes"``, ``"on"``, ``"null"``,
-  ``"~"``, ``""``, ``"1.5"``, ``"0x1F"``, ``"2024-01-02"``, ``"1:20"`` ...) are double-quoted; strings that
-  are not valid plain scalars (``'a: b'``, ``'-'``, ``'#x'``, ``'*'``, ``'[2001:db8::1]:4242'``) are
-  single-quoted; control characters force double quotes with yaml.v3's escapes.
-* ``bool`` -> ``true``/``false``, ``int`` as is, ``float`` like Go ``strconv.FormatFloat(f, 'g', -1, 64)``
-  (so JSON-decoded ``443.0`` prints ``443``), ``None`` -> ``null``.
-
-:func:`render_host_config` builds the config dict (sections ``pki``, ``static_host_map``, ``lighthouse``,
-``listen``, ``punchy``, ``relay``, ``tun``, ``firewall``, ``logging``) and :func:`validate_firewall_rules`
-checks Nebula firewall rules. Errors are :class:`NebulaConfigError` (a ``ValueError``).
+:func:`dump` writes the YAML with PyYAML in block style, keys in the builder's order, multi-line strings (PEM)
+as literal blocks. A string is written plain only if no YAML reader could take it for something else: PyYAML
+already quotes what it would read back as another type (``"22"``, ``"yes"``, ``"0x1F"``, ``"~"``, ``""``,
+dates, ``"1:20"``); nebula reads its config with Go's YAML, so ``y``/``n``, ``1e3``, ``0o17`` and IPv6
+addresses written with ``::`` are quoted too.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import math
 import re
-import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
-from decimal import Decimal
-from functools import cmp_to_key
 from typing import Any
+
+import yaml
 
 __all__ = [
     "DEFAULT_INBOUND",
@@ -51,493 +39,40 @@ class NebulaConfigError(ValueError):
 
 
 # ==================================================================================================
-# Scalar resolution (yaml.v3 resolve.go + encode.go stringv)
+# YAML
 
-_RESOLVE_MAP = frozenset(
-    {
-        "true", "True", "TRUE", "false", "False", "FALSE",
-        "", "~", "null", "Null", "NULL",
-        ".nan", ".NaN", ".NAN", ".inf", ".Inf", ".INF",
-        "+.inf", "+.Inf", "+.INF", "-.inf", "-.Inf", "-.INF",
-    }
-)  # fmt: skip
-_OLD_BOOLS = frozenset(
-    {"y", "Y", "yes", "Yes", "YES", "on", "On", "ON", "n", "N", "no", "No", "NO", "off", "Off", "OFF"}
-)
-_BASE60_FLOAT = re.compile(r"[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?")
-_YAML_STYLE_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
-_DOT_FLOAT = re.compile(r"\.[0-9]+([eE][-+]?[0-9]+)?")
-_GO_INT = re.compile(r"([+-]?)(0[xX][0-9a-fA-F]+|0[bB][01]+|0[oO][0-7]+|0[0-7]*|[1-9][0-9]*)")
-_DATE = r"(\d{4})-(\d{1,2})-(\d{1,2})"
-_TIME = r"(\d{1,2}):(\d{1,2}):(\d{1,2})(?:\.\d+)?"
-_TIMESTAMPS = (
-    re.compile(_DATE),
-    re.compile(_DATE + " " + _TIME),
-    re.compile(_DATE + "[Tt]" + _TIME + r"(?:Z|[+-]\d{2}:\d{2})"),
-)
 
+class _Dumper(yaml.SafeDumper):
+    """PyYAML's safe dumper with literal blocks for multi-line strings and the extra quoting described above."""
 
-def _go_int_ok(plain: str) -> bool:
-    """strconv.ParseInt(plain, 0, 64) or strconv.ParseUint(plain, 0, 64) succeeds."""
-    m = _GO_INT.fullmatch(plain)
-    if not m:
-        return False
-    sign, body = m.groups()
-    if body[:2] in ("0x", "0X"):
-        v = int(body[2:], 16)
-    elif body[:2] in ("0b", "0B"):
-        v = int(body[2:], 2)
-    elif body[:2] in ("0o", "0O"):
-        v = int(body[2:], 8)
-    elif len(body) > 1 and body[0] == "0":
-        v = int(body[1:], 8)
-    else:
-        v = int(body)
-    if sign == "-":
-        return v <= 1 << 63
-    if v < 1 << 63:
-        return True
-    return sign == "" and v < 1 << 64
 
+def _represent_str(dumper: _Dumper, value: str) -> yaml.ScalarNode:
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|" if "\n" in value else None)
 
-def _go_float_ok(text: str) -> bool:
-    try:
-        return not math.isinf(float(text))
-    except ValueError:
-        return False
 
+_Dumper.add_representer(str, _represent_str)
 
-def _days_in_month(year: int, month: int) -> int:
-    if month == 2:
-        leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
-        return 29 if leap else 28
-    return 30 if month in (4, 6, 9, 11) else 31
 
+def _quote(pattern: str, first: str | None) -> None:
+    """Quote every string that ``pattern`` matches (a plain scalar some reader takes for another type)."""
+    _Dumper.add_implicit_resolver("tag:stoneage,quoted", re.compile(pattern), list(first) if first else None)
 
-def _is_timestamp(s: str) -> bool:
-    for pattern in _TIMESTAMPS:
-        m = pattern.fullmatch(s)
-        if not m:
-            continue
-        g = [int(x) for x in m.groups() if x is not None and x.isdigit()]
-        year, month, day = g[0], g[1], g[2]
-        if not (1 <= month <= 12 and 1 <= day <= _days_in_month(year, month)):
-            return False
-        if len(g) > 3:
-            hour, minute, second = g[3], g[4], g[5]
-            if hour > 23 or minute > 59 or second > 59:
-                return False
-        return True
-    return False
 
+_quote(r"^[yYnN]$", "yYnN")  # YAML 1.1 booleans that PyYAML reads as strings
+_quote(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)(?:[eE][-+]?[0-9]+)?$", "-+.0123456789")  # 1e3, 1.
+_quote(r"^[-+]?0[oO][0-7_]+$", "-+0")  # YAML 1.2 octal
+_quote(r"^[0-9A-Fa-f:.]*::[0-9A-Fa-f:./]*$", None)  # IPv6 written with ::
 
-def _resolves_to_non_string(s: str) -> bool:
-    """yaml.v3 ``resolve("", s)`` gives another tag than !!str (or s is a YAML 1.1 bool/base-60 float)."""
-    if s in _RESOLVE_MAP or s in _OLD_BOOLS:
-        return True
-    c = s[0]
-    if c == ".":
-        return bool(_DOT_FLOAT.fullmatch(s)) and _go_float_ok(s)
-    if c in "+-0123456789":
-        if _BASE60_FLOAT.fullmatch(s) or _is_timestamp(s):
-            return True
-        plain = s.replace("_", "")
-        if _go_int_ok(plain):
-            return True
-        return bool(_YAML_STYLE_FLOAT.fullmatch(plain)) and _go_float_ok(plain)
-    return False
 
-
-# ==================================================================================================
-# Scalar analysis (yaml.v3 emitterc.go yaml_emitter_analyze_scalar)
-
-_BREAKS = "\r\n\x85\u2028\u2029"
-
-
-def _printable(ch: str) -> bool:
-    o = ord(ch)
-    return o == 0x0A or 0x20 <= o <= 0x7E or 0xA0 <= o <= 0xD7FF or (0xE000 <= o <= 0xFFFD and o != 0xFEFF)
-
-
-class _Analysis:
-    __slots__ = ("multiline", "block_plain_allowed", "single_quoted_allowed", "block_allowed")
-
-    def __init__(self, value: str) -> None:
-        if not value:
-            self.multiline = False
-            self.block_plain_allowed = True
-            self.single_quoted_allowed = True
-            self.block_allowed = False
-            return
-        block_indicators = value.startswith(("---", "..."))
-        line_breaks = special = tabs = False
-        leading_space = leading_break = trailing_space = trailing_break = False
-        break_space = space_break = False
-        preceded_by_ws = True
-        previous_space = previous_break = False
-        n = len(value)
-        for i, ch in enumerate(value):
-            followed_by_ws = i + 1 >= n or value[i + 1] in " \t"
-            if i == 0:
-                if ch in "#,[]{}&*!|>'\"%@`" or (ch in "?:-" and followed_by_ws):
-                    block_indicators = True
-            elif (ch == ":" and followed_by_ws) or (ch == "#" and preceded_by_ws):
-                block_indicators = True
-            if ch == "\t":
-                tabs = True
-            elif not _printable(ch):
-                special = True
-            if ch == " ":
-                leading_space = leading_space or i == 0
-                trailing_space = i == n - 1
-                break_space = break_space or previous_break
-                previous_space, previous_break = True, False
-            elif ch in _BREAKS:
-                line_breaks = True
-                leading_break = leading_break or i == 0
-                trailing_break = i == n - 1
-                space_break = space_break or previous_space
-                previous_space, previous_break = False, True
-            else:
-                previous_space = previous_break = False
-            preceded_by_ws = ch in " \t\x00" or ch in _BREAKS
-        self.multiline = line_breaks
-        self.block_plain_allowed = not (
-            leading_space or leading_break or trailing_space or trailing_break or break_space
-            or space_break or tabs or special or line_breaks or block_indicators
-        )  # fmt: skip
-        self.single_quoted_allowed = not (break_space or space_break or tabs or special)
-        self.block_allowed = not (trailing_space or space_break or special)
-
-
-# ==================================================================================================
-# Scalar writers
-
-_ESCAPES = {
-    0x00: "0", 0x07: "a", 0x08: "b", 0x09: "t", 0x0A: "n", 0x0B: "v", 0x0C: "f", 0x0D: "r",
-    0x1B: "e", 0x22: '"', 0x5C: "\\", 0x85: "N", 0xA0: "_", 0x2028: "L", 0x2029: "P",
-}  # fmt: skip
-
-
-def _double_quoted(value: str) -> str:
-    # yaml.v3's is_bom() looks at the start of the value, not at the current character: a value that
-    # starts with U+FEFF gets every character escaped.
-    escape_all = value.startswith("\ufeff")
-    out = ['"']
-    for ch in value:
-        o = ord(ch)
-        if escape_all or not _printable(ch) or ch in _BREAKS or ch in '"\\':
-            esc = _ESCAPES.get(o)
-            if esc is None:
-                esc = f"x{o:02X}" if o <= 0xFF else (f"u{o:04X}" if o <= 0xFFFF else f"U{o:08X}")
-            out.append("\\" + esc)
-        else:
-            out.append(ch)
-    out.append('"')
-    return "".join(out)
-
-
-def _single_quoted(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def _literal_header(value: str) -> str:
-    """``|`` plus the chomping indicator (values starting with a space or break never get here)."""
-    header = "|"
-    if not value or value[-1] not in _BREAKS:
-        header += "-"
-    elif len(value) == 1 or value[-2] in _BREAKS:
-        header += "+"
-    return header
-
-
-def _string_style(value: str, simple_key: bool) -> str:
-    """'plain' | 'single' | 'double' | 'literal' as yaml.v3 would pick."""
-    analysis = _Analysis(value)
-    if "\n" in value:
-        # yaml.v3 would write a literal block here too, but one starting with a space or a line break
-        # does not read back to the same string; those (and control characters) are double-quoted.
-        if simple_key or not analysis.block_allowed or value[0] in " " + _BREAKS:
-            return "double"
-        return "literal"
-    if any(ch in _BREAKS for ch in value):
-        return "double"
-    if value and not _resolves_to_non_string(value):
-        if analysis.block_plain_allowed:
-            return "plain"
-        return "single" if analysis.single_quoted_allowed else "double"
-    return "double"
-
-
-def _go_float(value: float) -> str:
-    """Go ``strconv.FormatFloat(v, 'g', -1, 64)`` plus yaml.v3's ``.inf``/``.nan`` spellings."""
-    if math.isnan(value):
-        return ".nan"
-    if math.isinf(value):
-        return ".inf" if value > 0 else "-.inf"
-    if value == 0:
-        return "-0" if math.copysign(1.0, value) < 0 else "0"
-    sign, digits, exp = Decimal(repr(value)).normalize().as_tuple()
-    ds = "".join(str(d) for d in digits)
-    x = len(ds) + int(exp) - 1  # decimal exponent of the first digit
-    neg = "-" if sign else ""
-    # shortest 'g': %e when the exponent is < -4 or >= 6 (strconv formatDigits, eprec = 6)
-    if x < -4 or x >= 6:
-        return neg + _go_exp(ds, x)
-    if x < 0:
-        return neg + "0." + "0" * (-x - 1) + ds
-    if len(ds) <= x + 1:
-        return neg + ds + "0" * (x + 1 - len(ds))
-    return neg + ds[: x + 1] + "." + ds[x + 1 :]
-
-
-def _go_exp(ds: str, x: int) -> str:
-    mant = ds[0] + ("." + ds[1:] if len(ds) > 1 else "")
-    return f"{mant}e{'-' if x < 0 else '+'}{abs(x):02d}"
-
-
-# ==================================================================================================
-# Key ordering (yaml.v3 sorter.go keyList.Less for string keys)
-
-
-def _is_letter(ch: str) -> bool:
-    return unicodedata.category(ch).startswith("L")
-
-
-def _is_digit(ch: str) -> bool:
-    return unicodedata.category(ch) == "Nd"
-
-
-def _wrap_int64(v: int) -> int:
-    """Go int64 arithmetic wraps around; the key order of very long digit runs depends on it."""
-    v &= (1 << 64) - 1
-    return v - (1 << 64) if v >= 1 << 63 else v
-
-
-def _key_less(a: str, b: str) -> bool:
-    digits = False
-    n = min(len(a), len(b))
-    for i in range(n):
-        if a[i] == b[i]:
-            digits = _is_digit(a[i])
-            continue
-        al, bl = _is_letter(a[i]), _is_letter(b[i])
-        if al and bl:
-            return a[i] < b[i]
-        if al or bl:
-            return al if digits else bl
-        an = bn = 0
-        if a[i] == "0" or b[i] == "0":
-            j = i - 1
-            while j >= 0 and _is_digit(a[j]):
-                if a[j] != "0":
-                    an = bn = 1
-                    break
-                j -= 1
-        ai = i
-        while ai < len(a) and _is_digit(a[ai]):
-            an = _wrap_int64(an * 10 + (ord(a[ai]) - 48))
-            ai += 1
-        bi = i
-        while bi < len(b) and _is_digit(b[bi]):
-            bn = _wrap_int64(bn * 10 + (ord(b[bi]) - 48))
-            bi += 1
-        if an != bn:
-            return an < bn
-        if ai != bi:
-            return ai < bi
-        return a[i] < b[i]
-    return len(a) < len(b)
-
-
-def _key_cmp(a: str, b: str) -> int:
-    if _key_less(a, b):
-        return -1
-    if _key_less(b, a):
-        return 1
-    return 0
-
-
-_KEY_ORDER = cmp_to_key(_key_cmp)
-
-
-# ==================================================================================================
-# Emitter (yaml.v3 block style, best_indent 4)
-
-
-def _child_indent(parent: int, in_sequence: bool) -> int:
-    """yaml_emitter_increase_indent(flow=False, indentless=False)."""
-    if parent < 0:
-        return 0
-    if in_sequence:
-        return parent + 2
-    return 4 * ((parent + 4) // 4)
-
-
-def _scalar_indent(parent: int, in_sequence: bool) -> int:
-    """yaml_emitter_increase_indent(flow=True, ...) used for block scalar content."""
-    if parent < 0:
-        return 4
-    return _child_indent(parent, in_sequence)
-
-
-class _Writer:
-    """Output with the cursor state of the yaml.v3 emitter (column, whitespace, indention)."""
-
-    def __init__(self) -> None:
-        self.parts: list[str] = []
-        self.column = 0
-        self.whitespace = True
-        self.indention = True
-
-    def put(self, text: str) -> None:
-        self.parts.append(text)
-        self.column += len(text)
-
-    def put_break(self) -> None:
-        self.parts.append("\n")
-        self.column = 0
-        self.indention = True
-
-    def write_indent(self, indent: int) -> None:
-        indent = max(indent, 0)
-        if not self.indention or self.column > indent or (self.column == indent and not self.whitespace):
-            self.put_break()
-        if self.column < indent:
-            self.put(" " * (indent - self.column))
-        self.whitespace = True
-
-    def write_indicator(
-        self, text: str, need_whitespace: bool, is_whitespace: bool, is_indention: bool
-    ) -> None:
-        if need_whitespace and not self.whitespace:
-            self.put(" ")
-        self.put(text)
-        self.whitespace = is_whitespace
-        self.indention = self.indention and is_indention
-
-    def write_scalar(self, text: str) -> None:
-        """A plain or quoted single-line scalar."""
-        if not self.whitespace:
-            self.put(" ")
-        self.put(text)
-        self.whitespace = False
-        self.indention = False
-
-    def write_literal(self, value: str, indent: int) -> None:
-        self.write_indicator("|", True, False, False)
-        self.write_indicator(_literal_header(value)[1:], False, False, False)
-        self.whitespace = True
-        at_break = True
-        for ch in value:
-            if ch == "\n":
-                self.put_break()
-                at_break = True
-            elif ch in _BREAKS:
-                self.parts.append(ch)
-                self.column = 0
-                self.indention = True
-                at_break = True
-            else:
-                if at_break:
-                    self.write_indent(indent)
-                self.put(ch)
-                self.indention = False
-                at_break = False
-
-
-def _normalize(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        out = {}
-        for k, v in value.items():
-            if not isinstance(k, str):
-                raise TypeError(f"mapping keys must be strings, got {type(k).__name__}: {k!r}")
-            out[k] = _normalize(v)
-        return out
-    if isinstance(value, list | tuple):
-        return [_normalize(v) for v in value]
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    if isinstance(
-        value,
-        ipaddress.IPv4Address
-        | ipaddress.IPv6Address
-        | ipaddress.IPv4Network
-        | ipaddress.IPv6Network
-        | ipaddress.IPv4Interface
-        | ipaddress.IPv6Interface,
-    ):
-        return str(value)
-    raise TypeError(f"cannot emit {type(value).__name__} as YAML")
-
-
-def _scalar(value: Any, simple_key: bool) -> tuple[str, str]:
-    """(style, text) for a non-collection value; text is already quoted for quoted styles."""
-    if value is None:
-        return "plain", "null"
-    if value is True:
-        return "plain", "true"
-    if value is False:
-        return "plain", "false"
-    if isinstance(value, int):
-        return "plain", str(value)
-    if isinstance(value, float):
-        return "plain", _go_float(value)
-    style = _string_style(value, simple_key)
-    if style == "single":
-        return style, _single_quoted(value)
-    if style == "double":
-        return style, _double_quoted(value)
-    return style, value
-
-
-def _emit(w: _Writer, value: Any, parent: int, in_sequence: bool) -> None:
-    if isinstance(value, dict):
-        if not value:
-            w.write_indicator("{", True, True, False)
-            w.write_indicator("}", False, False, False)
-            return
-        indent = _child_indent(parent, in_sequence)
-        for key in sorted(value, key=_KEY_ORDER):
-            w.write_indent(indent)
-            if len(key.encode()) > 128 or any(ch in _BREAKS for ch in key):
-                raise NebulaConfigError(f"mapping key is too long or multi-line: {key[:40]!r}")
-            w.write_scalar(_scalar(key, simple_key=True)[1])
-            w.write_indicator(":", False, False, False)
-            _emit(w, value[key], indent, False)
-        return
-    if isinstance(value, list):
-        if not value:
-            w.write_indicator("[", True, True, False)
-            w.write_indicator("]", False, False, False)
-            return
-        indent = _child_indent(parent, in_sequence)
-        for item in value:
-            w.write_indent(indent)
-            w.write_indicator("-", True, False, True)
-            _emit(w, item, indent, True)
-        return
-    style, text = _scalar(value, simple_key=False)
-    if style == "literal":
-        w.write_literal(text, _scalar_indent(parent, in_sequence))
-    else:
-        w.write_scalar(text)
-
-
-def dump(obj: Any) -> str:
-    """Serialize like yaml.v3 ``Marshal`` (dict keys must be strings)."""
-    w = _Writer()
-    _emit(w, _normalize(obj), -1, False)
-    w.write_indent(-1)
-    return "".join(w.parts)
+def dump(config: Mapping[str, Any]) -> str:
+    """The YAML text of a config dict (``yaml.safe_load`` reads it back equal)."""
+    return yaml.dump(config, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=1 << 30)
 
 
 # ==================================================================================================
 # Validation of Nebula config parts
 
-_RULE_KEYS = frozenset(
-    {"port", "code", "proto", "host", "group", "groups", "cidr", "local_cidr", "ca_name", "ca_sha"}
-)
+_RULE_KEYS = frozenset({"port", "code", "proto", "host", "group", "groups", "cidr", "local_cidr", "ca_name", "ca_sha"})
 _RULE_SELECTORS = ("host", "group", "groups", "cidr", "local_cidr", "ca_name", "ca_sha")
 _PROTOS = ("any", "tcp", "udp", "icmp")
 
@@ -570,9 +105,7 @@ def _port_value(value: Any, where: str, what: str) -> int | str:
         if int(text) > 65535:
             raise NebulaConfigError(f"{where}: {what} {text} is out of range 0-65535")
         return value
-    raise NebulaConfigError(
-        f"{where}: {what} must be any, fragment, a port number or a range a-b, got {value!r}"
-    )
+    raise NebulaConfigError(f"{where}: {what} must be any, fragment, a port number or a range a-b, got {value!r}")
 
 
 def _non_empty_str(value: Any, where: str, what: str) -> str:
@@ -628,8 +161,7 @@ def validate_firewall_rules(rules: Any, table: str = "firewall") -> list[dict]:
         clean[key] = _port_value(rule[key], where, key)
         if not any(k in rule for k in _RULE_SELECTORS):
             raise NebulaConfigError(
-                f"{where}: at least one of host, group, groups, cidr, local_cidr, ca_name, or ca_sha "
-                "must be provided"
+                f"{where}: at least one of host, group, groups, cidr, local_cidr, ca_name, or ca_sha must be provided"
             )
         if "group" in rule and "groups" in rule:
             raise NebulaConfigError(f"{where}: only one of group or groups should be defined, both provided")
@@ -777,9 +309,7 @@ def render_host_config(
     * ``logging``: ``{level, format}``.
     """
     if (key_pem is None) == (key_path is None):
-        raise NebulaConfigError(
-            "exactly one of key_pem (inline key) or key_path (device-held key) is required"
-        )
+        raise NebulaConfigError("exactly one of key_pem (inline key) or key_path (device-held key) is required")
     pki: dict[str, Any] = {"ca": _text_block(ca_pem, "ca_pem"), "cert": _text_block(cert_pem, "cert_pem")}
     if key_pem is not None:
         pki["key"] = _text_block(key_pem, "key_pem")
@@ -803,11 +333,7 @@ def render_host_config(
     else:
         if isinstance(lighthouses, str):
             raise NebulaConfigError("lighthouses must be a list of overlay IPs")
-        if (
-            isinstance(lighthouse_interval, bool)
-            or not isinstance(lighthouse_interval, int)
-            or lighthouse_interval < 1
-        ):
+        if isinstance(lighthouse_interval, bool) or not isinstance(lighthouse_interval, int) or lighthouse_interval < 1:
             raise NebulaConfigError("lighthouse_interval must be a positive integer")
         config["lighthouse"] = {
             "am_lighthouse": False,

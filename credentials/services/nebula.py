@@ -110,8 +110,9 @@ def ensure_ca(organization: Organization) -> CertificateAuthority:
     return ca or create_ca(organization)
 
 
-def _signer(ca: CertificateAuthority) -> tuple[nc.NebulaCertificate, bytes]:
-    return nc.load_certificate(ca.certificate), nc.load_ca_key(reveal(ca, "key"))
+def _signer(ca: CertificateAuthority) -> nc.HostSigner:
+    """The CA's certificate and decrypted key, loaded for one operation and dropped with it."""
+    return nc.HostSigner(nc.load_certificate(ca.certificate), nc.load_ca_key(reveal(ca, "key")))
 
 
 def lock_ca(ca_or_id) -> CertificateAuthority:
@@ -206,15 +207,23 @@ def _host_networks(host: Host) -> list[str]:
 
 
 def issue_certificate(
-    host: Host, *, ca: CertificateAuthority | None = None, now: datetime | None = None, save: bool = True
+    host: Host,
+    *,
+    ca: CertificateAuthority | None = None,
+    now: datetime | None = None,
+    save: bool = True,
+    signer: nc.HostSigner | None = None,
 ) -> Host:
     """Sign a new certificate for the host's current identity and key with its network's CA, and save it.
 
     Lifetime: `validity_days`, clamped to the CA's own expiry (nebula refuses a certificate that outlives its
-    signer). The caller decides whether the previous certificate is revoked.
+    signer). The caller decides whether the previous certificate is revoked. An operation that issues many
+    certificates passes the `signer` it loaded once; a signer of another CA (rotated since) is not used.
     """
     ca = ca or host.network.ca
-    ca_cert, ca_key = _signer(ca)
+    if signer is None or signer.fingerprint != ca.fingerprint:
+        signer = _signer(ca)
+    ca_cert = signer.ca
     now = now or _now()
     not_before = max(now - CLOCK_SKEW, ca_cert.not_before_dt)
     not_after = min(now + timedelta(days=host.validity_days), ca_cert.not_after_dt)
@@ -223,9 +232,7 @@ def issue_certificate(
     revoked = RevokedCertificate.objects.filter(ca=ca)
     while True:
         try:
-            cert = nc.sign_host(
-                ca_cert,
-                ca_key,
+            cert = signer.sign(
                 name=host.hostname,
                 networks=_host_networks(host),
                 groups=host.groups,
@@ -416,12 +423,12 @@ def rekey_host(host: Host) -> Host:
 
 
 @transaction.atomic
-def renew_host(host: Host) -> Host:
+def renew_host(host: Host, *, signer: nc.HostSigner | None = None) -> Host:
     """A fresh certificate for the same identity and key; the previous one simply runs out."""
     host = lock_host(host)
     if not host.active:
         raise ValidationError({"active": "This host is deactivated; reactivate it to issue a certificate."})
-    return issue_certificate(host)
+    return issue_certificate(host, signer=signer)
 
 
 def revoke_deleted_host(host: Host) -> None:
@@ -452,15 +459,20 @@ class RenewalReport:
 
 
 def renew_due_hosts(now: datetime | None = None) -> RenewalReport:
-    """Renew every active host whose certificate is due; one failure does not stop the others."""
+    """Renew every active host whose certificate is due; one failure does not stop the others. Each CA's key is
+    decrypted once for the run."""
     now = now or _now()
     report = RenewalReport(renewed=[], failed={})
+    signers: dict[int, nc.HostSigner] = {}
     hosts = Host.objects.filter(active=True).exclude(not_after=None).select_related("network__ca")
     for host in hosts.iterator():
-        if not renewal_due(host, host.network.ca, now):
+        ca = host.network.ca
+        if not renewal_due(host, ca, now):
             continue
+        if ca.pk not in signers:
+            signers[ca.pk] = _signer(ca)
         try:
-            renew_host(host)
+            renew_host(host, signer=signers[ca.pk])
         except ValidationError as exc:
             report.failed[host.pk] = "; ".join(exc.messages)
             log.warning("Could not renew the Nebula certificate of host %s: %s", host.pk, exc)
@@ -684,9 +696,9 @@ def rotate_ca(ca: CertificateAuthority, phase: str, *, version: int | None = Non
         elif ca.rotation_phase != State.COMMITTED:
             raise ValidationError({"phase": "Prepare a rotation first."})
         stale = _hosts_of(ca).filter(active=True).exclude(issuer_fingerprint=ca.fingerprint)
-        count = 0
+        count, signer = 0, _signer(ca)
         for host in stale.select_for_update(of=("self",)).select_related("network"):
-            issue_certificate(host, ca=ca)
+            issue_certificate(host, ca=ca, signer=signer)
             count += 1
         return RotationResult(ca, phase, count)
 

@@ -1,5 +1,5 @@
-"""Nebula host config YAML: yaml.v3-identical output (expected texts produced by gopkg.in/yaml.v3 3.0.1),
-the config builder, firewall validation, and ``nebula -test`` on rendered configs (integration)."""
+"""Nebula host config: its YAML (reads back equal, strings that look like other types quoted), the config
+builder, firewall validation, and ``nebula -test`` on rendered configs (integration)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from credentials.codecs import nebulacert as nc
 from credentials.codecs.nebulayaml import (
@@ -23,126 +24,55 @@ from credentials.codecs.nebulayaml import (
 )
 
 # ------------------------------------------------------------------------------------------------
-# Emitter: texts below are what yaml.v3 Marshal writes for the same values.
+# YAML (PyYAML): what is dumped reads back equal, and no string can be read as another type.
 
-SCALARS = [
-    "22", "true", "yes", "on", "null", "~", "", "1.5", "a: b", "-", "#x", "*", "[2001:db8::1]:4242",
-    "1.2.3.4:4242", "fd00::1", "10.128.0.1", "0x1F", "2024-01-02", "1:20", "it's", "tab\there", "any",
-    "1-1024", "y", "NO", ".inf", "é",
+AWKWARD = [
+    "yes", "no", "on", "off", "y", "n", "Y", "N", "YES", "Off", "true", "False", "~", "null", "Null", "",
+    "22", "-1", "+1", "0755", "0x1F", "0o17", "0b101", "1_000", "1e3", "1E-3", "1.5", ".5", "1.", ".inf", "-.Inf",
+    ".nan", "1:20", "2024-01-02", "2024-01-02 10:00:00", "2024-01-02T10:00:00Z", "::1", "fd00::1", "2001:db8::/32",
+    "[2001:db8::1]:4242", "a: b", "- x", "#x", "*x", "&x", "!x", "|", ">", "%x", "@x", "`x", "'", '"', "{}", "[]",
+    "trailing ", " leading", "tab\there", "a\x01b", "=", "<<",
 ]  # fmt: skip
-
-SCALARS_YAML = r"""strings:
-    - "22"
-    - "true"
-    - "yes"
-    - "on"
-    - "null"
-    - "~"
-    - ""
-    - "1.5"
-    - 'a: b'
-    - '-'
-    - '#x'
-    - '*'
-    - '[2001:db8::1]:4242'
-    - 1.2.3.4:4242
-    - fd00::1
-    - 10.128.0.1
-    - "0x1F"
-    - "2024-01-02"
-    - "1:20"
-    - it's
-    - "tab\there"
-    - any
-    - 1-1024
-    - "y"
-    - "NO"
-    - ".inf"
-    - é
-"""
+PLAIN = ["any", "tcp", "10.128.0.1", "1.2.3.4:4242", "192.168.9.0/24", "nebula1", "1-1024", "/etc/nebula/host.key"]
+PEM_BUNDLE = "-----BEGIN A-----\nAAA\n-----END A-----\n\n-----BEGIN B-----\nBBB\n-----END B-----\n"
 
 
-def test_scalar_quoting_matches_yaml_v3():
-    assert dump({"strings": SCALARS}) == SCALARS_YAML
+def scalar_styles(text: str) -> dict[str, str | None]:
+    """The style each string value of ``{"k": [...]}`` was written in ('' = plain)."""
+    return {item.value: item.style for item in yaml.compose(text).value[0][1].value}
 
 
-def test_numbers_booleans_null():
-    value = {"n": [443.0, 1000000.0, 1.5, 0.0001, 0.00001, 123456.0, -2.0], "b": [True, False], "z": None}
-    assert dump(value) == (
-        "b:\n    - true\n    - false\n"
-        '"n":\n    - 443\n    - 1e+06\n    - 1.5\n    - 0.0001\n    - 1e-05\n    - 123456\n    - -2\n'
-        "z: null\n"
-    )
-    assert dump({"port": 443, "big": 2**40}) == "big: 1099511627776\nport: 443\n"
+def test_strings_another_reader_could_take_for_another_type_are_quoted():
+    text = dump({"k": AWKWARD})
+    assert yaml.safe_load(text) == {"k": AWKWARD}
+    styles = scalar_styles(text)
+    assert {value for value, style in styles.items() if style not in ("'", '"')} == set()
 
 
-def test_key_order_is_yaml_v3_natural_order():
-    value = {"10.128.0.10": ["x"], "10.128.0.9": ["y"], "10.128.0.100": ["z"]}
-    value.update({"a10": 1, "a9": 2, "B": 3, "a": 4, "_": 5})
-    assert dump(value) == (
-        "_: 5\n"
-        '10.128.0.9:\n    - "y"\n'
-        "10.128.0.10:\n    - x\n"
-        "10.128.0.100:\n    - z\n"
-        "B: 3\na: 4\na9: 2\na10: 1\n"
-    )
+def test_ordinary_strings_stay_plain():
+    text = dump({"k": PLAIN})
+    assert yaml.safe_load(text) == {"k": PLAIN}
+    assert set(scalar_styles(text).values()) == {None}
 
 
-def test_literal_blocks_and_chomping():
-    value = {
-        "ca": "-----BEGIN A-----\nAAA\n-----END A-----\n\n-----BEGIN B-----\nBBB\n-----END B-----\n",
-        "nonl": "line1\nline2",
-        "extra": "x\n\n\n",
-    }
-    assert dump(value) == (
-        "ca: |\n"
-        "    -----BEGIN A-----\n    AAA\n    -----END A-----\n\n"
-        "    -----BEGIN B-----\n    BBB\n    -----END B-----\n"
-        "extra: |+\n    x\n\n\n"
-        "nonl: |-\n    line1\n    line2\n"
-    )
+def test_multi_line_strings_are_literal_blocks():
+    values = [PEM_BUNDLE, "line1\nline2", "x\n\n\n", " lead\nx"]
+    text = dump({"k": values})
+    assert yaml.safe_load(text) == {"k": values}
+    assert set(scalar_styles(text).values()) == {"|"}
+    assert "- |\n  -----BEGIN A-----\n  AAA\n  -----END A-----\n\n  -----BEGIN B-----\n" in text
+    # a line ending in a space cannot be carried by a literal block: quoted, still equal
+    assert yaml.safe_load(dump({"k": "a \nb"})) == {"k": "a \nb"}
 
 
-def test_sequences_and_mappings_in_sequences():
-    rule = {"groups": ["admin", "ops"], "port": "22", "proto": "tcp"}
-    value = {"seq": [rule, [["a"], "b"], [], {}, {"m": {"k": "v"}}, "|x\ny\n"]}
-    assert dump(value) == (
-        "seq:\n"
-        "    - groups:\n"
-        "        - admin\n"
-        "        - ops\n"
-        '      port: "22"\n'
-        "      proto: tcp\n"
-        "    - - - a\n"
-        "      - b\n"
-        "    - []\n"
-        "    - {}\n"
-        "    - m:\n"
-        "        k: v\n"
-        "    - |\n"
-        "      |x\n"
-        "      y\n"
-    )
-
-
-def test_escapes_and_degenerate_values():
-    assert dump({}) == "{}\n"
-    assert dump({"k": "a\x01b"}) == 'k: "a\\x01b"\n'
-    assert dump({"k": "emoji \U0001f600"}) == 'k: "emoji \\U0001F600"\n'
-    assert dump({"k": 'say "hi"'}) == 'k: say "hi"\n'
-    assert dump({"k": "trailing "}) == "k: 'trailing '\n"
-    # multi-line strings that a literal block could not carry faithfully are double-quoted
-    assert dump({"k": " lead\nx"}) == 'k: " lead\\nx"\n'
-    assert dump({"k": "\nabc\n"}) == 'k: "\\nabc\\n"\n'
-    with pytest.raises(TypeError):
-        dump({1: "x"})
-    with pytest.raises(TypeError):
-        dump({"k": object()})
-
-
-def test_output_reads_back_with_a_yaml_parser():
-    value = {"a": SCALARS, "b": {"c": [{"d": "x\ny\n", "e": ["1", "2"]}], "f": {}}, "g": []}
-    assert yaml.safe_load(dump(value)) == value
+def test_numbers_booleans_null_empty_collections_and_key_order():
+    value = {"z": None, "b": [True, False], "n": [443, -2, 2**40], "e": [], "m": {}, "10.0.0.10": ["x"], "a": {"y": 1}}
+    text = dump(value)
+    assert yaml.safe_load(text) == value
+    assert list(yaml.safe_load(text)) == list(value)  # the builder's order, not sorted
+    assert "e: []\n" in text and "m: {}\n" in text
+    long = "x " * 200
+    assert dump({"k": long}).count("\n") == 1  # no folding of long lines
 
 
 # ------------------------------------------------------------------------------------------------
@@ -155,98 +85,38 @@ CA_BUNDLE = (
 CERT = "-----BEGIN NEBULA CERTIFICATE-----\nHOST\n-----END NEBULA CERTIFICATE-----\n"
 KEY = "-----BEGIN NEBULA X25519 PRIVATE KEY-----\nKEY\n-----END NEBULA X25519 PRIVATE KEY-----\n"
 
-GOLDEN_HOST_YAML = """firewall:
-    inbound:
-        - groups:
-            - admin
-          port: "22"
-          proto: tcp
-        - cidr: 10.0.0.0/8
-          port: 443
-          proto: tcp
-        - host: any
-          port: any
-          proto: icmp
-    outbound:
-        - host: any
-          port: any
-          proto: any
-lighthouse:
-    am_lighthouse: false
-    hosts:
-        - 10.128.0.1
-        - 10.128.0.10
-    interval: 60
-listen:
-    host: 0.0.0.0
-    port: 0
-logging:
-    format: text
-    level: info
-pki:
-    blocklist:
-        - aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa
-        - bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb
-    ca: |
-        -----BEGIN NEBULA CERTIFICATE-----
-        CAONE
-        -----END NEBULA CERTIFICATE-----
-
-        -----BEGIN NEBULA CERTIFICATE-----
-        CATWO
-        -----END NEBULA CERTIFICATE-----
-    cert: |
-        -----BEGIN NEBULA CERTIFICATE-----
-        HOST
-        -----END NEBULA CERTIFICATE-----
-    key: |
-        -----BEGIN NEBULA X25519 PRIVATE KEY-----
-        KEY
-        -----END NEBULA X25519 PRIVATE KEY-----
-punchy:
-    punch: true
-    respond: true
-relay:
-    relays:
-        - 10.128.0.7
-static_host_map:
-    10.128.0.1:
-        - 1.2.3.4:4242
-        - '[2001:db8::1]:4242'
-    10.128.0.10:
-        - 5.6.7.8:4242
-tun:
-    dev: nebula9
-    disabled: false
-    drop_local_broadcast: false
-    drop_multicast: false
-    mtu: 1400
-    tx_queue: 500
-    unsafe_routes:
-        - route: 192.168.9.0/24
-          via: 10.128.0.1
-"""
+FULL = {
+    "ca_pem": CA_BUNDLE,
+    "cert_pem": CERT,
+    "key_pem": KEY,
+    "blocklist": ["B" * 64, "a" * 64, "b" * 64],
+    "lighthouses": ["10.128.0.1", "10.128.0.10"],
+    "static_host_map": {"10.128.0.10": "5.6.7.8:4242", "10.128.0.1": ["1.2.3.4:4242", "[2001:db8::1]:4242"]},
+    "relays": ["10.128.0.7"],
+    "mtu": 1400,
+    "tun_dev": "nebula9",
+    "unsafe_routes": [{"route": "192.168.9.0/24", "via": "10.128.0.1"}],
+    "firewall_inbound": [
+        {"port": "22", "proto": "tcp", "groups": ["admin", "yes", "0x1F", "1e3"]},
+        {"port": 443.0, "proto": "tcp", "cidr": "10.0.0.0/8"},
+        {"port": "any", "proto": "icmp", "host": "any"},
+    ],
+    "firewall_outbound": [],
+}
 
 
-def test_full_host_config_matches_yaml_v3_output():
-    text = render_host_config_yaml(
-        ca_pem=CA_BUNDLE,
-        cert_pem=CERT,
-        key_pem=KEY,
-        blocklist=["B" * 64, "a" * 64, "b" * 64],
-        lighthouses=["10.128.0.1", "10.128.0.10"],
-        static_host_map={"10.128.0.10": "5.6.7.8:4242", "10.128.0.1": ["1.2.3.4:4242", "[2001:db8::1]:4242"]},
-        relays=["10.128.0.7"],
-        mtu=1400,
-        tun_dev="nebula9",
-        unsafe_routes=[{"route": "192.168.9.0/24", "via": "10.128.0.1"}],
-        firewall_inbound=[
-            {"port": "22", "proto": "tcp", "groups": ["admin"]},
-            {"port": 443.0, "proto": "tcp", "cidr": "10.0.0.0/8"},
-            {"port": "any", "proto": "icmp", "host": "any"},
-        ],
-    )
-    assert text == GOLDEN_HOST_YAML
+def test_full_host_config_reads_back_equal_with_pem_as_literal_blocks():
+    config = render_host_config(**FULL)
+    text = render_host_config_yaml(**FULL)
+    assert text == dump(config)
+    assert yaml.safe_load(text) == config
+    assert list(yaml.safe_load(text)) == list(config)
+    pki = {key.value: value for key, value in yaml.compose(text).value[0][1].value}
+    assert {name: pki[name].style for name in ("ca", "cert", "key")} == {"ca": "|", "cert": "|", "key": "|"}
+    assert "  outbound: []\n" in text
+    assert config["pki"]["blocklist"] == ["a" * 64, "b" * 64]
+    assert config["firewall"]["inbound"][0]["groups"] == ["admin", "yes", "0x1F", "1e3"]
+    assert config["firewall"]["inbound"][1]["port"] == 443
 
 
 def base(**kw):
@@ -308,7 +178,7 @@ def test_lighthouse_and_relay_roles():
 def test_device_held_key_path_and_key_choice():
     cfg = base(key_pem=None, key_path="/etc/nebula/host.key")
     assert cfg["pki"]["key"] == "/etc/nebula/host.key"
-    assert "    key: /etc/nebula/host.key\n" in dump(cfg)
+    assert "\n  key: /etc/nebula/host.key\n" in dump(cfg)
     with pytest.raises(NebulaConfigError, match="exactly one of key_pem"):
         base(key_path="/etc/nebula/host.key")
     with pytest.raises(NebulaConfigError, match="exactly one of key_pem"):
@@ -350,9 +220,9 @@ def test_parse_host_port_and_unsafe_routes():
     assert parse_host_port("1.2.3.4:4242") == ("1.2.3.4", 4242)
     assert parse_host_port("[2001:db8::1]:4242") == ("[2001:db8::1]", 4242)
     assert parse_host_port("lh.example.com:4242") == ("lh.example.com", 4242)
-    assert validate_unsafe_routes(
-        [{"route": "10.9.0.0/16", "via": "10.128.0.1", "mtu": 1300.0, "install": False}]
-    ) == [{"route": "10.9.0.0/16", "via": "10.128.0.1", "mtu": 1300, "install": False}]
+    assert validate_unsafe_routes([{"route": "10.9.0.0/16", "via": "10.128.0.1", "mtu": 1300.0, "install": False}]) == [
+        {"route": "10.9.0.0/16", "via": "10.128.0.1", "mtu": 1300, "install": False}
+    ]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -434,21 +304,13 @@ class Network:
     def __init__(self, tmp_path: Path, ca_name: str = "acme-ca") -> None:
         self.tmp = tmp_path
         self.now = int(time.time())
-        self.ca, self.key = nc.create_ca(
-            ca_name,
-            self.now - 3600,
-            self.now + 365 * 86400,
-            networks=["10.128.0.0/16"],
-            groups=["web", "admin"],
-        )
+        self.ca, self.key = nc.create_ca(ca_name, self.now - 3600, self.now + 365 * 86400)
 
     def host(self, name: str, ip: str, ca=None, key=None, public_key: bytes | None = None, groups=("web",)):
         priv = None
         if public_key is None:
             priv, public_key = nc.generate_host_keypair()
-        cert = nc.sign_host(
-            ca or self.ca,
-            key or self.key,
+        cert = nc.HostSigner(ca or self.ca, key or self.key).sign(
             name,
             [ip],
             list(groups),
@@ -566,9 +428,7 @@ def test_nebula_accepts_blocklist(tmp_path):
 @pytest.mark.integration
 def test_nebula_accepts_two_ca_bundle_during_rotation(tmp_path):
     net = Network(tmp_path)
-    new_ca, new_key = nc.create_ca(
-        "acme-ca-2", net.now - 60, net.now + 730 * 86400, networks=["10.128.0.0/16"]
-    )
+    new_ca, new_key = nc.create_ca("acme-ca-2", net.now - 60, net.now + 730 * 86400)
     bundle = net.ca.to_pem() + "\n" + new_ca.to_pem()
     old_cert, old_priv = net.host("old-host", "10.128.0.20/16")
     new_cert, new_priv = net.host("new-host", "10.128.0.21/16", ca=new_ca, key=new_key)
@@ -582,8 +442,33 @@ def test_nebula_accepts_two_ca_bundle_during_rotation(tmp_path):
                 **LH,
             )
         )
-    nc.CAPool.from_pem(bundle).verify(new_cert)
-    nc.CAPool.from_pem(bundle).verify(old_cert)
+    pool = nc.CAPool(nc.load_certificates(bundle))
+    assert (pool.verify(new_cert), pool.verify(old_cert)) == (new_ca, net.ca)
+
+
+AWKWARD_GROUPS = ["yes", "22", "0x1F", "1e3", "0o17", "y", "fd00::1", "2024-01-02"]
+
+
+@pytest.mark.integration
+def test_nebula_reads_strings_that_look_like_other_types_as_the_same_strings(tmp_path):
+    """Group names a YAML reader could take for booleans, numbers or dates reach nebula's firewall unchanged.
+    Written plain, nebula 1.6 reads 0x1F as 31 and 1e3 as 1000, and refuses the config."""
+    net = Network(tmp_path)
+    cert, priv = net.host("web-04", "10.128.0.44/16", groups=AWKWARD_GROUPS)
+    r = net.nebula_test(
+        "awkward",
+        ca_pem=net.ca.to_pem(),
+        cert_pem=cert.to_pem(),
+        key_pem=nc.x25519_private_key_to_pem(priv),
+        firewall_inbound=[
+            {"port": "22", "proto": "tcp", "groups": AWKWARD_GROUPS},
+            {"port": "any", "proto": "any", "group": "0x1F"},
+        ],
+        **LH,
+    )
+    assert_ok(r)
+    logged = r.stdout + r.stderr
+    assert f"groups:[{' '.join(AWKWARD_GROUPS)}]" in logged and "groups:[0x1F]" in logged
 
 
 @pytest.mark.integration
@@ -592,10 +477,10 @@ def test_nebula_accepts_device_supplied_key_by_path(tmp_path):
     priv, pub = nc.generate_host_keypair()
     key_file = tmp_path / "device.key"
     key_file.write_text(nc.x25519_private_key_to_pem(priv))
-    public = nc.parse_public_key_pem_or_raw(nc.x25519_public_key_to_pem(pub))
+    public = nc.parse_public_key_pem_or_raw(nc.pem_encode(nc.X25519_PUBLIC_BANNER, pub))
     cert, _ = net.host("device-01", "10.128.0.30/16", public_key=public)
     cfg_kwargs = {"ca_pem": net.ca.to_pem(), "cert_pem": cert.to_pem(), "key_path": str(key_file), **LH}
-    assert f"    key: {key_file}\n" in render_host_config_yaml(**cfg_kwargs)
+    assert yaml.safe_load(render_host_config_yaml(**cfg_kwargs))["pki"]["key"] == str(key_file)
     assert_ok(net.nebula_test("device-key", **cfg_kwargs))
 
 
@@ -611,11 +496,12 @@ def test_nebula_cert_keygen_keys_are_accepted_as_device_keys(tmp_path):
     )
     assert_ok(r)
     public = nc.parse_public_key_pem_or_raw((tmp_path / "kg.pub").read_text())
-    private = nc.load_x25519_private((tmp_path / "kg.key").read_text())
-    assert nc.x25519_public_from_private(private) == public
+    [(banner, private)] = nc.parse_pem((tmp_path / "kg.key").read_text())
+    assert banner == nc.X25519_PRIVATE_BANNER
+    assert X25519PrivateKey.from_private_bytes(private).public_key().public_bytes_raw() == public
     net = Network(tmp_path)
     cert, _ = net.host("keygen-01", "10.128.0.31/16", public_key=public)
-    nc.check_private_key(cert, private)
+    assert cert.public_key == public
     assert_ok(
         net.nebula_test(
             "keygen", ca_pem=net.ca.to_pem(), cert_pem=cert.to_pem(), key_path=str(tmp_path / "kg.key"), **LH

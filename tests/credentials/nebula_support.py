@@ -8,6 +8,7 @@ import uuid
 from pathlib import Path
 
 import yaml
+from cryptography.hazmat.primitives.asymmetric import x25519
 from django.urls import reverse
 
 from credentials.codecs import nebulacert as nc
@@ -62,6 +63,27 @@ def reload(obj):
 
 def config_of(host: Host) -> dict:
     return yaml.safe_load(svc.render_config(reload(host)))
+
+
+def public_key_pem(public: bytes) -> str:
+    """A device's public key as `nebula-cert keygen` writes it."""
+    return nc.pem_encode(nc.X25519_PUBLIC_BANNER, public)
+
+
+ED25519_PUBLIC_PEM = nc.pem_encode("NEBULA ED25519 PUBLIC KEY", b"\x01" * 32)
+
+
+def assert_key_pair(cert: nc.NebulaCertificate, private: bytes | str) -> None:
+    """The host certificate carries the public half of this X25519 private key (raw or PEM)."""
+    if isinstance(private, str):
+        [(banner, private)] = nc.parse_pem(private)
+        assert banner == nc.X25519_PRIVATE_BANNER
+    assert x25519.X25519PrivateKey.from_private_bytes(private).public_key().public_bytes_raw() == cert.public_key
+
+
+def verify(cert: nc.NebulaCertificate, ca_pem: str) -> nc.NebulaCertificate:
+    """Check the certificate as a peer trusting the CA certificate(s) in `ca_pem` would."""
+    return nc.CAPool(nc.load_certificates(ca_pem)).verify(cert)
 
 
 def url(name: str, world, *args, slug: str | None = None) -> str:

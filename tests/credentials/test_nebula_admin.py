@@ -12,7 +12,15 @@ from credentials.codecs import nebulacert as nc
 from credentials.models import CertificateAuthority, Host, Network
 from credentials.services import nebula as svc
 from tenancy.models import Membership
-from tests.credentials.nebula_support import ca_of, make_host, make_network, reload, replace_ca_certificate
+from tests.credentials.nebula_support import (
+    ED25519_PUBLIC_PEM,
+    ca_of,
+    make_host,
+    make_network,
+    public_key_pem,
+    reload,
+    replace_ca_certificate,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -149,7 +157,7 @@ def test_admin_creates_hosts_with_generated_and_device_keys(world, client):
     assert nc.load_certificate(host.certificate).groups == ["web"]
 
     _, public = nc.generate_host_keypair()
-    pem = nc.x25519_public_key_to_pem(public)
+    pem = public_key_pem(public)
     response = client.post(
         reverse("admin:credentials_host_add"), host_form(network, hostname="dev", device_public_key=pem)
     )
@@ -161,7 +169,7 @@ def test_admin_creates_hosts_with_generated_and_device_keys(world, client):
 def test_admin_host_form_reports_errors(world, client):
     network = make_network(world.org)
     client.force_login(world.user("owner"))
-    bad_key = nc.ed25519_public_key_to_pem(b"\x01" * 32)
+    bad_key = ED25519_PUBLIC_PEM
     for overrides, text in [
         ({"overlay_ip": "10.42.5.5"}, "outside the network"),
         ({"is_lighthouse": "on"}, "public host:port"),

@@ -12,11 +12,14 @@ from credentials.models import Host, Network, RevokedCertificate
 from credentials.services import nebula as svc
 from tenancy.roles import ALL_ROLES, MANAGERS, Role
 from tests.credentials.nebula_support import (
+    ED25519_PUBLIC_PEM,
     SECRET_MARKERS,
+    assert_key_pair,
     ca_of,
     make_host,
     make_network,
     network_of,
+    public_key_pem,
     reload,
     replace_ca_certificate,
     unique,
@@ -278,7 +281,7 @@ def test_create_host_with_a_device_key(world, api):
         {
             "network": network_of(world.org).pk,
             "hostname": "sensor-7",
-            "public_key": nc.x25519_public_key_to_pem(public),
+            "public_key": public_key_pem(public),
             "key_path": "/data/nebula/host.key",
         },
         format="json",
@@ -286,7 +289,7 @@ def test_create_host_with_a_device_key(world, api):
     assert response.status_code == 201, response.json()
     host = Host.objects.get(pk=response.json()["id"])
     assert host.key_source == "device" and host.private_key == "" and host.public_key == public.hex()
-    nc.check_private_key(nc.load_certificate(host.certificate), private)
+    assert_key_pair(nc.load_certificate(host.certificate), private)
     config = api.get(url("host-config", world, host.pk))
     assert yaml.safe_load(config.content)["pki"]["key"] == "/data/nebula/host.key"
 
@@ -294,7 +297,7 @@ def test_create_host_with_a_device_key(world, api):
 @pytest.mark.parametrize(
     ("key", "message"),
     [
-        (nc.ed25519_public_key_to_pem(b"\x05" * 32), "Ed25519"),
+        (ED25519_PUBLIC_PEM, "Ed25519"),
         ("c2hvcnQ=", "32 bytes"),
     ],
 )
@@ -408,9 +411,9 @@ def test_rekey_through_the_api(world, api):
     assert data["public_key"] != host.public_key and data["fingerprint"] != host.fingerprint and data["active"]
     assert not any(marker in response.content.decode() for marker in SECRET_MARKERS)
     config = yaml.safe_load(api.get(url("host-config", world, host.pk)).content)
-    private = nc.load_x25519_private(config["pki"]["key"])
-    nc.check_private_key(nc.load_certificate(config["pki"]["cert"]), private)
-    assert nc.x25519_public_from_private(private).hex() == data["public_key"]
+    cert = nc.load_certificate(config["pki"]["cert"])
+    assert_key_pair(cert, config["pki"]["key"])
+    assert cert.public_key.hex() == data["public_key"]
     blocklist = yaml.safe_load(api.get(url("host-config", world, peer.pk)).content)["pki"]["blocklist"]
     assert blocklist == [host.fingerprint]
 

@@ -24,6 +24,7 @@ from tests.credentials.nebula_support import (
     reload,
     replace_ca_certificate,
     run,
+    verify,
     write,
 )
 
@@ -108,9 +109,7 @@ def test_nebula_cert_refuses_another_organizations_ca(world, tmp_path):
     ok, output = nebula_cert_verify(tmp_path, ca_of(world.other_org).certificate, host.certificate)
     assert not ok and "could not find ca for the certificate" in output
     with pytest.raises(nc.NebulaCertError, match="could not find ca for the certificate"):
-        nc.verify_certificate(
-            nc.load_certificate(host.certificate), [nc.load_certificate(ca_of(world.other_org).certificate)]
-        )
+        verify(nc.load_certificate(host.certificate), ca_of(world.other_org).certificate)
 
 
 def test_nebula_cert_refuses_an_expired_certificate(world, tmp_path):

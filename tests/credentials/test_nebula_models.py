@@ -10,7 +10,7 @@ from credentials.models import CertificateAuthority, Host, Network, RevokedCerti
 from credentials.secrets import reveal
 from credentials.services import nebula as svc
 from tenancy.models import Organization
-from tests.credentials.nebula_support import ca_of, make_host, make_lighthouse, make_network, reload
+from tests.credentials.nebula_support import ca_of, make_host, make_lighthouse, make_network, reload, verify
 
 pytestmark = pytest.mark.django_db
 
@@ -30,7 +30,7 @@ def test_every_organization_gets_a_v1_ca_with_an_encrypted_key(world):
     assert ca.not_after == cert.not_after_dt and ca.not_before == cert.not_before_dt
     assert (ca.not_after - ca.not_before).days >= 3650
     assert ca.key.startswith("v1:") and "PRIVATE" not in ca.key
-    nc.check_private_key(cert, nc.load_ca_key(reveal(ca, "key")))
+    nc.HostSigner(cert, nc.load_ca_key(reveal(ca, "key")))  # refuses a key that is not the CA's
     assert ca_of(world.other_org).fingerprint != ca.fingerprint
 
 
@@ -47,7 +47,7 @@ def test_v2_ca_when_configured(world, settings):
     host = make_host(organization)
     cert = nc.load_certificate(host.certificate)
     assert cert.version == 2
-    nc.verify_certificate(cert, [nc.load_certificate(ca.certificate)])
+    verify(cert, ca.certificate)
 
 
 def test_saving_an_organization_again_keeps_its_ca(world):

@@ -14,13 +14,17 @@ from credentials.secrets import reveal
 from credentials.services import nebula as svc
 from stoneage import health
 from tests.credentials.nebula_support import (
+    ED25519_PUBLIC_PEM,
+    assert_key_pair,
     ca_of,
     config_of,
     make_host,
     make_lighthouse,
     make_network,
+    public_key_pem,
     reload,
     replace_ca_certificate,
+    verify,
 )
 
 pytestmark = pytest.mark.django_db
@@ -52,16 +56,15 @@ def test_host_certificate_carries_its_identity(world):
     assert cert.fingerprint() == host.fingerprint
     assert (host.not_before, host.not_after) == (cert.not_before_dt, cert.not_after_dt)
     assert timedelta(days=364) < host.not_after - timezone.now() <= timedelta(days=365)
-    nc.verify_certificate(cert, [nc.load_certificate(ca.certificate)])
+    verify(cert, ca.certificate)
 
 
 def test_generated_key_is_x25519_encrypted_at_rest_and_matches_the_certificate(world):
     host = make_host(world.org)
     assert host.key_source == "generated"
     assert host.private_key.startswith("v1:") and "PRIVATE" not in host.private_key
-    private = nc.load_x25519_private(reveal(host, "private_key"))
-    nc.check_private_key(cert_of(host), private)
-    assert nc.x25519_public_from_private(private).hex() == host.public_key
+    assert_key_pair(cert_of(host), reveal(host, "private_key"))
+    assert cert_of(host).public_key.hex() == host.public_key
 
 
 def test_certificate_lifetime_is_capped_by_the_ca(world):
@@ -75,7 +78,7 @@ def test_certificate_lifetime_is_capped_by_the_ca(world):
 
 def device_keypair():
     private, public = nc.generate_host_keypair()
-    return private, nc.x25519_public_key_to_pem(public)
+    return private, public_key_pem(public)
 
 
 def test_device_supplied_key_is_signed_and_never_stored_privately(world, settings):
@@ -83,7 +86,7 @@ def test_device_supplied_key_is_signed_and_never_stored_privately(world, setting
     private, public_pem = device_keypair()
     host = make_host(world.org, public_key=public_pem)
     assert host.key_source == "device" and host.private_key == ""
-    nc.check_private_key(cert_of(host), private)
+    assert_key_pair(cert_of(host), private)
     config = config_of(host)
     assert config["pki"]["key"] == "/var/lib/nebula/host.key"
     assert "PRIVATE KEY" not in svc.render_config(reload(host))
@@ -100,7 +103,7 @@ def test_device_key_may_be_raw_hex_or_base64(world, encode):
 @pytest.mark.parametrize(
     ("value", "message"),
     [
-        (nc.ed25519_public_key_to_pem(b"\x01" * 32), "Ed25519"),
+        (ED25519_PUBLIC_PEM, "Ed25519"),
         (nc.x25519_private_key_to_pem(b"\x02" * 32), "private key"),
         ("AAAA", "32 bytes"),
         ("not a key!", "neither"),
@@ -220,9 +223,10 @@ def test_reactivation_issues_a_new_certificate_and_the_old_stays_blocked(world, 
 def key_pair_of(host):
     """The host's private key as stored, and whether it pairs with the certificate."""
     host = reload(host)
-    private = nc.load_x25519_private(reveal(host, "private_key"))
-    nc.check_private_key(nc.load_certificate(host.certificate), private)
-    assert nc.x25519_public_from_private(private).hex() == host.public_key
+    cert = nc.load_certificate(host.certificate)
+    private = reveal(host, "private_key")
+    assert_key_pair(cert, private)
+    assert cert.public_key.hex() == host.public_key
     return private
 
 
@@ -404,6 +408,35 @@ def test_renewal_task_runs_the_service(world):
     assert reload(due).not_after > now + timedelta(days=300)
 
 
+def count_ca_key_loads(monkeypatch) -> list[int]:
+    """Calls that decrypt-and-load a CA key (through the real function)."""
+    calls, load = [], nc.load_ca_key
+    monkeypatch.setattr(nc, "load_ca_key", lambda text: calls.append(1) or load(text))
+    return calls
+
+
+def test_renewal_loads_each_ca_key_once_per_run(world, monkeypatch):
+    now = timezone.now()
+    due = [
+        shift(make_host(org), not_before=now - timedelta(days=90), not_after=now + timedelta(days=1))
+        for org in (world.org, world.org, world.org, world.other_org)
+    ]
+    loads = count_ca_key_loads(monkeypatch)
+    assert sorted(svc.renew_due_hosts(now=now).renewed) == sorted(host.pk for host in due)
+    assert len(loads) == 2  # one per CA, not one per certificate
+    for host in due:
+        verify(cert_of(host), ca_of(host.organization).certificate)
+
+
+def test_a_signer_of_a_rotated_ca_is_not_used(world):
+    host = make_host(world.org)
+    old_signer = svc._signer(ca_of(world.org))
+    ca = svc.rotate_ca(svc.rotate_ca(ca_of(world.org), "prepare").ca, "commit").ca
+    svc.issue_certificate(reload(host), signer=old_signer)
+    assert reload(host).issuer_fingerprint == ca.fingerprint != old_signer.fingerprint
+    verify(cert_of(host), ca.certificate)
+
+
 # --- CA rotation --------------------------------------------------------------------------------------------------
 
 
@@ -435,14 +468,24 @@ def test_ca_rotation_in_three_phases(world):
     assert reload(inactive).issuer_fingerprint == old_fp  # revoked hosts are not re-signed
     config = config_of(active)
     assert config["pki"]["ca"] == old_pem + next_pem
-    nc.verify_certificate(cert_of(active), nc.load_certificates(config["pki"]["ca"]))
+    verify(cert_of(active), config["pki"]["ca"])
     new_host = make_host(network)
     assert new_host.issuer_fingerprint == ca.fingerprint
-    nc.check_private_key(nc.load_certificate(ca.certificate), nc.load_ca_key(reveal(ca, "key")))
+    nc.HostSigner(nc.load_certificate(ca.certificate), nc.load_ca_key(reveal(ca, "key")))
 
     ca = svc.rotate_ca(ca, "finish").ca
     assert ca.rotation_phase == "" and ca.previous_certificate == ""
     assert config_of(active)["pki"]["ca"] == next_pem
+
+
+def test_rotation_commit_loads_the_new_ca_key_once(world, monkeypatch):
+    hosts = [make_host(world.org) for _ in range(3)]
+    ca = svc.rotate_ca(ca_of(world.org), "prepare").ca
+    loads = count_ca_key_loads(monkeypatch)
+    result = svc.rotate_ca(ca, "commit")
+    assert result.hosts_resigned == 3 and len(loads) == 1
+    for host in hosts:
+        assert reload(host).issuer_fingerprint == result.ca.fingerprint
 
 
 def test_finish_is_refused_while_active_hosts_have_old_certificates(world):
