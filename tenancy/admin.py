@@ -1,12 +1,14 @@
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth import admin as auth_admin
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import redirect
 from django.urls import reverse
 
 from tenancy import services
-from tenancy.admin_mixins import OrgScopedAdminMixin
+from tenancy.admin_mixins import ListFilterLookupsOnlyMixin, OrgScopedAdminMixin
 from tenancy.models import ApiToken, Invitation, Membership, Organization
 from tenancy.roles import MANAGERS
 
@@ -267,3 +269,18 @@ class ApiTokenAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
             services.revoke_api_token(token=token)
             count += 1
         self.message_user(request, f"Revoked {count} token(s).", messages.SUCCESS)
+
+
+# Django's own user and group admins (platform operators), under the same changelist lookup rule.
+admin.site.unregister(User)
+admin.site.unregister(Group)
+
+
+@admin.register(User)
+class UserAdmin(ListFilterLookupsOnlyMixin, auth_admin.UserAdmin):
+    pass
+
+
+@admin.register(Group)
+class GroupAdmin(ListFilterLookupsOnlyMixin, auth_admin.GroupAdmin):
+    pass
