@@ -190,6 +190,10 @@ NEBULA_DEVICE_KEY_PATH = env.str("NEBULA_DEVICE_KEY_PATH", default="/etc/nebula/
 NEBULA_RENEW_FRACTION = env.float("NEBULA_RENEW_FRACTION", default=0.2)
 NEBULA_CA_EXPIRY_WARNING_DAYS = env.int("NEBULA_CA_EXPIRY_WARNING_DAYS", default=90)
 
+# --- Health ----------------------------------------------------------------------------------------------
+#: /readyz reuses its check results for this many seconds (the checks reach the database, Redis and NATS).
+READYZ_CACHE_SECONDS = env.float("READYZ_CACHE_SECONDS", default=5.0)
+
 # --- Secrets at rest -------------------------------------------------------------------------------------
 # Comma-separated list of base64 (urlsafe) 32-byte keys: the first encrypts, all decrypt.
 STONEAGE_SECRET_KEYS = env.list("STONEAGE_SECRET_KEYS", default=[])

@@ -1,10 +1,14 @@
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth import admin as auth_admin
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.shortcuts import redirect
+from django.urls import reverse
 
 from tenancy import services
-from tenancy.admin_mixins import OrgScopedAdminMixin
+from tenancy.admin_mixins import ListFilterLookupsOnlyMixin, OrgScopedAdminMixin
 from tenancy.models import ApiToken, Invitation, Membership, Organization
 from tenancy.roles import MANAGERS
 
@@ -39,19 +43,13 @@ class InvitationInline(admin.TabularInline):
 
 
 class OrganizationAdminForm(forms.ModelForm):
-    owner = forms.ModelChoiceField(
-        queryset=User.objects.filter(is_active=True), required=False, help_text="First owner (required)."
-    )
-
     class Meta:
         model = Organization
         fields = ["name", "slug", "description", "active"]
 
-    def clean(self):
-        cleaned = super().clean()
-        if self.instance._state.adding and not cleaned.get("owner"):
-            self.add_error("owner", "Name the organization's first owner.")
-        return cleaned
+
+class NewOrganizationAdminForm(OrganizationAdminForm):
+    owner = forms.ModelChoiceField(queryset=User.objects.filter(is_active=True), help_text="First owner.")
 
 
 @admin.register(Organization)
@@ -63,6 +61,11 @@ class OrganizationAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
     search_fields = ["name", "slug", "description"]
     prepopulated_fields = {"slug": ["name"]}
     inlines = [MembershipInline, InvitationInline]
+
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is None:
+            kwargs["form"] = NewOrganizationAdminForm
+        return super().get_form(request, obj, **kwargs)
 
     def get_fields(self, request, obj=None):
         fields = ["name", "slug", "description", "active"]
@@ -93,47 +96,21 @@ class OrganizationAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
 
 
 class MembershipAdminForm(forms.ModelForm):
+    """A member's role; the service's rules (owners, the last owner) are form errors."""
+
     class Meta:
         model = Membership
-        fields = ["organization", "user", "role"]
+        fields = ["role"]
 
     def clean(self):
         cleaned = super().clean()
         if self.errors:
             return cleaned
         try:
-            if self.instance.pk:
-                services.validate_role_change(
-                    membership=self.instance, role=cleaned["role"], acting_user=self.request.user
-                )
-            elif Membership.objects.filter(
-                organization=cleaned["organization"], user=cleaned["user"]
-            ).exists():
-                raise ValidationError(f"{cleaned['user']} is already a member of {cleaned['organization']}.")
-            elif (
-                cleaned["role"] == "owner"
-                and services.role_of(self.request.user, cleaned["organization"]) != "owner"
-            ):
-                raise PermissionDenied("Only owners may make someone an owner.")
+            services.validate_role_change(membership=self.instance, role=cleaned["role"], acting_user=self.request.user)
         except (ValidationError, PermissionDenied) as exc:
             raise ValidationError(_message(exc)) from exc
         return cleaned
-
-
-class UserByEmailField(forms.EmailField):
-    """An existing, active user named by email, as in the API: staff add people they know by address, and the
-    admin never lists the whole platform's users (other organizations' people, the operators)."""
-
-    def clean(self, value):
-        email = super().clean(value)
-        user = User.objects.filter(email__iexact=email, is_active=True).first()
-        if user is None:
-            raise ValidationError("No user has this email; send an invitation instead.")
-        return user
-
-
-class MembershipByEmailAdminForm(MembershipAdminForm):
-    user = UserByEmailField(label="Email of the user")
 
 
 @admin.register(Membership)
@@ -143,17 +120,21 @@ class MembershipAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
     list_filter = ["role", "organization"]
     search_fields = ["user__username", "user__email", "organization__name"]
     list_select_related = ["user", "organization"]
-    autocomplete_fields = []
+    fields = ["organization", "user", "role"]
+    readonly_fields = ["organization", "user"]
+
+    def add_view(self, request, form_url="", extra_context=None):
+        # Nobody becomes a member without consent: adding someone is inviting them, whether or not the address
+        # belongs to an account, and they join when they accept.
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        query = request.GET.urlencode()
+        return redirect(reverse("admin:tenancy_invitation_add") + (f"?{query}" if query else ""))
 
     def get_form(self, request, obj=None, **kwargs):
-        if obj is None and not request.user.is_superuser:
-            kwargs["form"] = MembershipByEmailAdminForm
         form = super().get_form(request, obj, **kwargs)
         form.request = request
         return form
-
-    def get_readonly_fields(self, request, obj=None):
-        return ["organization", "user"] if obj is not None else []
 
     def has_delete_permission(self, request, obj=None) -> bool:
         if obj is None:
@@ -165,14 +146,8 @@ class MembershipAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
         return True
 
     def save_model(self, request, obj, form, change):
-        if change:
-            original = Membership.objects.get(pk=obj.pk)
-            services.change_role(membership=original, role=obj.role, acting_user=request.user)
-        else:
-            created = services.add_member(
-                organization=obj.organization, user=obj.user, role=obj.role, acting_user=request.user
-            )
-            obj.pk = created.pk
+        original = Membership.objects.get(pk=obj.pk)
+        services.change_role(membership=original, role=obj.role, acting_user=request.user)
 
     def delete_model(self, request, obj):
         services.remove_member(membership=obj, acting_user=request.user)
@@ -186,25 +161,14 @@ class MembershipAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
 
 
 class InvitationAdminForm(forms.ModelForm):
+    """The model's rules (a member's address, an open invitation) are form errors of this form."""
+
     class Meta:
         model = Invitation
         fields = ["organization", "email", "role"]
-
-    def clean(self):
-        # The service's rules, checked here so that a refused invitation is a form error, not a success page.
-        cleaned = super().clean()
-        if self.errors:
-            return cleaned
-        try:
-            services.validate_invitation(
-                organization=cleaned["organization"],
-                email=cleaned["email"],
-                role=cleaned["role"],
-                acting_user=self.request.user,
-            )
-        except (ValidationError, PermissionDenied) as exc:
-            raise ValidationError(_message(exc)) from exc
-        return cleaned
+        help_texts = {
+            "email": "The person joins when they accept, whether or not this address has an account yet.",
+        }
 
 
 @admin.register(Invitation)
@@ -217,11 +181,6 @@ class InvitationAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
     search_fields = ["email", "organization__name"]
     list_select_related = ["organization", "invited_by"]
     actions = ["resend", "revoke"]
-
-    def get_form(self, request, obj=None, **kwargs):
-        form = super().get_form(request, obj, **kwargs)
-        form.request = request
-        return form
 
     def get_actions(self, request):
         actions = super().get_actions(request)
@@ -310,3 +269,18 @@ class ApiTokenAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
             services.revoke_api_token(token=token)
             count += 1
         self.message_user(request, f"Revoked {count} token(s).", messages.SUCCESS)
+
+
+# Django's own user and group admins (platform operators), under the same changelist lookup rule.
+admin.site.unregister(User)
+admin.site.unregister(Group)
+
+
+@admin.register(User)
+class UserAdmin(ListFilterLookupsOnlyMixin, auth_admin.UserAdmin):
+    pass
+
+
+@admin.register(Group)
+class GroupAdmin(ListFilterLookupsOnlyMixin, auth_admin.GroupAdmin):
+    pass

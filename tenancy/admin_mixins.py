@@ -2,13 +2,15 @@
 
 Staff see and edit only their organizations' rows, with role-based add/change/delete; superusers see
 everything. Rows of other organizations are filtered out of the changelist, so their change pages answer
-404 like a missing object.
+404 like a missing object. A changelist filters only by what its list filters and date hierarchy offer.
 """
 
 from __future__ import annotations
 
 from django.contrib.admin import RelatedOnlyFieldListFilter
+from django.contrib.admin.exceptions import DisallowedModelAdminLookup
 from django.contrib.admin.utils import NotRelationField, get_fields_from_path
+from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import FieldDoesNotExist
 from django.db.models import Model
 
@@ -32,7 +34,32 @@ def roles_by_organization(request) -> dict[int, str]:
     return cached
 
 
-class OrgScopedAdminMixin:
+class ListFilterLookupsChangeList(ChangeList):
+    """A changelist that refuses (400) every query-string lookup its list filters and date hierarchy did not
+    take. Django applies any such leftover to the queryset and vets only lookups across relations, so with
+    `?jwt__startswith=…` or `?seed__regex=…` anyone who can read the list could rebuild a column of the
+    model's own a character at a time."""
+
+    def get_filters(self, request):
+        filter_specs, has_filters, remaining, may_have_duplicates, has_active_filters = super().get_filters(request)
+        produced = set()
+        if self.date_hierarchy and f"{self.date_hierarchy}__year" in self.filter_params:
+            produced = {f"{self.date_hierarchy}__gte", f"{self.date_hierarchy}__lt"}
+        refused = sorted(set(remaining) - produced)
+        if refused:
+            raise DisallowedModelAdminLookup(f"Filtering by {', '.join(refused)} not allowed")
+        return filter_specs, has_filters, remaining, may_have_duplicates, has_active_filters
+
+
+class ListFilterLookupsOnlyMixin:
+    """For every ModelAdmin (org-scoped or not): changelists filter only through their list filters and date
+    hierarchy; search is what `search_fields` names."""
+
+    def get_changelist(self, request, **kwargs):
+        return ListFilterLookupsChangeList
+
+
+class OrgScopedAdminMixin(ListFilterLookupsOnlyMixin):
     view_roles: frozenset[str] = ALL_ROLES
     add_roles: frozenset[str] = MANAGERS
     change_roles: frozenset[str] = MANAGERS

@@ -2,8 +2,8 @@ import hashlib
 import secrets
 
 from django.conf import settings
+from django.contrib.auth.base_user import BaseUserManager
 from django.core.exceptions import ValidationError
-from django.core.validators import validate_slug
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -24,7 +24,6 @@ class Organization(models.Model):
     slug = models.SlugField(
         max_length=50,
         unique=True,
-        validators=[validate_slug],
         help_text="URL-safe identifier used in API paths; cannot be changed after creation.",
     )
     description = models.TextField(blank=True, max_length=500)
@@ -51,9 +50,7 @@ class Organization(models.Model):
         if self.pk and not self._state.adding:
             original = Organization.objects.filter(pk=self.pk).values_list("slug", flat=True).first()
             if original is not None and original != self.slug:
-                raise ValidationError(
-                    {"slug": "The slug cannot be changed after the organization is created."}
-                )
+                raise ValidationError({"slug": "The slug cannot be changed after the organization is created."})
 
 
 class Membership(models.Model):
@@ -91,9 +88,7 @@ class Invitation(models.Model):
         choices=[(r, Role(r).label) for r in Role.values if r in INVITABLE],
         default=Role.MEMBER,
     )
-    invited_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    invited_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     token_hash = models.CharField(max_length=64, unique=True, editable=False)
     expires_at = models.DateTimeField()
     accepted_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -123,6 +118,28 @@ class Invitation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.email} → {self.organization} ({self.role})"
+
+    def clean(self) -> None:
+        self.email = BaseUserManager.normalize_email(self.email or "").strip()
+
+    def validate_unique(self, exclude=None) -> None:
+        """One open invitation per address and organization, and none for a member: the constraint is the
+        database's guarantee, this check answers with a message on the email field."""
+        super().validate_unique(exclude=exclude)
+        if exclude and {"email", "organization"} & set(exclude):
+            return
+        if self.organization_id is None or not self.email:
+            return
+        if Membership.objects.filter(organization_id=self.organization_id, user__email__iexact=self.email).exists():
+            raise ValidationError({"email": f"{self.email} is already a member of {self.organization}."})
+        if (
+            Invitation.objects.filter(
+                organization_id=self.organization_id, email__iexact=self.email, accepted_at__isnull=True
+            )
+            .exclude(pk=self.pk)
+            .exists()
+        ):
+            raise ValidationError({"email": f"{self.email} already has an open invitation; resend it instead."})
 
     @property
     def is_expired(self) -> bool:

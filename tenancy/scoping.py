@@ -2,6 +2,9 @@
 
 A model opts in by using `OrgScopedQuerySet` (or `OrgScopedManager`) and, when its organization is not the
 `organization` field, by naming the lookup path in `org_lookup` (e.g. `"account__organization"`).
+
+This module sits below the models (tenancy.models imports it, never the reverse): it reaches a user's
+memberships through the user's `memberships` relation.
 """
 
 from __future__ import annotations
@@ -28,9 +31,7 @@ class OrgScopedQuerySet(models.QuerySet):
             return self.none()
         if user.is_superuser:
             return self.all()
-        from tenancy.models import Membership
-
-        memberships = Membership.objects.filter(user=user, organization__active=True)
+        memberships = user.memberships.filter(organization__active=True)
         if roles is not None:
             memberships = memberships.filter(role__in=list(roles))
         lookup = org_lookup_for(self.model)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
@@ -15,9 +14,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from tenancy.models import ApiToken, Invitation, Membership, Organization, hash_secret
-from tenancy.roles import INVITABLE, MANAGERS, Role
+from tenancy.roles import MANAGERS, Role
 
-User = get_user_model()
 logger = logging.getLogger(__name__)
 
 
@@ -72,22 +70,15 @@ def create_organization(*, name: str, slug: str, owner, acting_user, description
         raise PermissionDenied("Only platform operators create organizations.")
     organization = Organization(name=name, slug=slug, description=description)
     organization.full_clean()
+    if owner is None:
+        raise ValidationError({"owner": "Name the organization's first owner."})
     organization.save()
     Membership.objects.create(user=owner, organization=organization, role=Role.OWNER, invited_by=acting_user)
     return organization
 
 
 # --- Memberships ---------------------------------------------------------------------------------------------
-
-
-@transaction.atomic
-def add_member(*, organization: Organization, user, role: str, acting_user, as_operator: bool = True) -> Membership:
-    acting_role = _require_manager(acting_user, organization, as_operator=as_operator)
-    if role == Role.OWNER and acting_role != Role.OWNER:
-        raise PermissionDenied("Only owners may make someone an owner.")
-    if Membership.objects.filter(organization=organization, user=user).exists():
-        raise ValidationError({"user": f"{user} is already a member of {organization}."})
-    return Membership.objects.create(user=user, organization=organization, role=role, invited_by=acting_user)
+# Nobody is added to an organization without consent: people join by accepting an invitation.
 
 
 def validate_role_change(*, membership: Membership, role: str, acting_user, as_operator: bool = True) -> None:
@@ -144,26 +135,18 @@ def _send_invitation_email(invitation: Invitation, token: str) -> None:
         logger.exception("Could not send the invitation to %s (invitation %s)", invitation.email, invitation.pk)
 
 
-def validate_invitation(*, organization: Organization, email: str, role: str, acting_user) -> str:
-    """Check an invitation before it is made; returns the normalized email."""
-    _require_manager(acting_user, organization)
-    email = User.objects.normalize_email(email).strip()
-    if role not in INVITABLE:
-        raise ValidationError({"role": "Invitations cannot grant this role."})
-    if Membership.objects.filter(organization=organization, user__email__iexact=email).exists():
-        raise ValidationError({"email": f"{email} is already a member of {organization}."})
-    if Invitation.objects.filter(
-        organization=organization, email__iexact=email, accepted_at__isnull=True
-    ).exists():
-        raise ValidationError({"email": f"{email} already has an open invitation; resend it instead."})
-    return email
-
-
 @transaction.atomic
-def invite(*, organization: Organization, email: str, role: str, acting_user) -> tuple[Invitation, str]:
-    email = validate_invitation(organization=organization, email=email, role=role, acting_user=acting_user)
-    invitation = Invitation(organization=organization, email=email, role=role, invited_by=acting_user)
+def invite(*, organization: Organization, email: str, acting_user, role: str | None = None) -> tuple[Invitation, str]:
+    """Invite a person by address, whether or not it belongs to an account yet; they join by accepting.
+
+    The answer does not depend on whether the address is registered; the model's rules refuse only what the
+    organization's managers can see anyway (a member's address, an open invitation)."""
+    _require_manager(acting_user, organization)
+    invitation = Invitation(organization=organization, email=email, invited_by=acting_user)
+    if role is not None:
+        invitation.role = role
     token = invitation.set_new_token()
+    invitation.full_clean()
     invitation.save()
     transaction.on_commit(lambda: _send_invitation_email(invitation, token))
     return invitation, token
@@ -188,9 +171,7 @@ def revoke_invitation(*, invitation: Invitation, acting_user) -> None:
 
 def find_invitation(token: str) -> Invitation:
     """The invitation for `token`; raises InvitationNotFound or InvitationGone with a message for the user."""
-    invitation = (
-        Invitation.objects.select_related("organization").filter(token_hash=hash_secret(token or "")).first()
-    )
+    invitation = Invitation.objects.select_related("organization").filter(token_hash=hash_secret(token or "")).first()
     if invitation is None or not invitation.organization.active:
         raise InvitationNotFound("This invitation does not exist or was revoked.")
     if invitation.is_accepted:
@@ -227,9 +208,7 @@ def accept_invitation(*, token: str, user) -> Membership:
 
 @transaction.atomic
 def create_api_token(*, user, organization: Organization, name: str, expires_at=None) -> tuple[ApiToken, str]:
-    if not Membership.objects.filter(
-        user=user, organization=organization, organization__active=True
-    ).exists():
+    if not Membership.objects.filter(user=user, organization=organization, organization__active=True).exists():
         raise ValidationError({"organization": "You can only create tokens for organizations you belong to."})
     if expires_at is not None and expires_at <= timezone.now():
         raise ValidationError({"expires_at": "The expiry must be in the future."})

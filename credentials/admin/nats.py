@@ -36,7 +36,7 @@ from credentials.models import (
 )
 from credentials.models.nats import validate_subject, validate_subject_list
 from credentials.services import nats as svc
-from tenancy.admin_mixins import OrgScopedAdminMixin
+from tenancy.admin_mixins import ListFilterLookupsOnlyMixin, OrgScopedAdminMixin
 from tenancy.models import Membership
 from tenancy.roles import ALL_ROLES, MANAGERS, Role
 
@@ -82,7 +82,7 @@ class SubjectListsForm(forms.ModelForm):
         return self.cleaned_data.get("organization") or getattr(self.instance, "organization", None)
 
 
-class PlatformOnlyAdmin(admin.ModelAdmin):
+class PlatformOnlyAdmin(ListFilterLookupsOnlyMixin, admin.ModelAdmin):
     """Read-only, and only for platform operators."""
 
     def has_module_permission(self, request) -> bool:

@@ -3,7 +3,6 @@ from rest_framework import serializers
 
 from stoneage.api import SlugRelatedField
 from tenancy.models import ApiToken, Invitation, Membership, Organization
-from tenancy.roles import INVITABLE, Role
 
 User = get_user_model()
 
@@ -29,44 +28,21 @@ class OrganizationSerializer(serializers.ModelSerializer):
         fields = ["id", "name", "slug", "description", "active", "created", "updated", "owner"]
         read_only_fields = ["id", "created", "updated"]
 
-    def validate_slug(self, value):
-        if self.instance is not None and value != self.instance.slug:
-            raise serializers.ValidationError("The slug cannot be changed after the organization is created.")
-        return value
-
-    def validate(self, attrs):
-        if self.instance is None and "owner" not in attrs:
-            raise serializers.ValidationError({"owner": "Name the organization's first owner."})
-        if self.instance is not None:
-            attrs.pop("owner", None)
-        return attrs
+    def update(self, instance, validated_data):
+        validated_data.pop("owner", None)  # only for a new organization
+        return super().update(instance, validated_data)
 
 
 class MembershipSerializer(serializers.ModelSerializer):
     user = UserBriefSerializer(read_only=True)
-    email = serializers.EmailField(write_only=True, required=False, help_text="Existing user to add.")
 
     class Meta:
         model = Membership
-        fields = ["id", "user", "email", "role", "invited_by", "created", "updated"]
+        fields = ["id", "user", "role", "invited_by", "created", "updated"]
         read_only_fields = ["id", "user", "invited_by", "created", "updated"]
-
-    def validate(self, attrs):
-        if self.instance is None:
-            email = attrs.get("email")
-            if not email:
-                raise serializers.ValidationError({"email": "Name the user to add by email."})
-            user = User.objects.filter(email__iexact=email, is_active=True).first()
-            if user is None:
-                raise serializers.ValidationError(
-                    {"email": "No user has this email; send an invitation instead."}
-                )
-            attrs["user"] = user
-        return attrs
 
 
 class InvitationSerializer(serializers.ModelSerializer):
-    role = serializers.ChoiceField(choices=sorted(INVITABLE), default=Role.MEMBER)
     invited_by = UserBriefSerializer(read_only=True)
     status = serializers.SerializerMethodField()
 

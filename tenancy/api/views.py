@@ -2,7 +2,7 @@ from django.http import Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import MethodNotAllowed, PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -24,7 +24,7 @@ from tenancy.filtersets import (
     OrganizationFilterSet,
 )
 from tenancy.models import ApiToken, Invitation, Membership, Organization
-from tenancy.roles import ALL_ROLES, MANAGERS, Role
+from tenancy.roles import ALL_ROLES, MANAGERS
 
 
 class OrganizationViewSet(viewsets.ModelViewSet):
@@ -58,13 +58,14 @@ class OrganizationViewSet(viewsets.ModelViewSet):
             name=data["name"],
             slug=data["slug"],
             description=data.get("description", ""),
-            owner=data["owner"],
+            owner=data.get("owner"),
             acting_user=self.request.user,
         )
 
 
 class MembershipViewSet(OrgScopedViewSet):
-    """Members of an organization. Owners and admins manage; anyone may leave."""
+    """Members of an organization. Owners and admins manage; anyone may leave. People join by accepting an
+    invitation (`…/invitations/`), never by being added."""
 
     queryset = Membership.objects.select_related("user", "invited_by")
     serializer_class = MembershipSerializer
@@ -75,14 +76,12 @@ class MembershipViewSet(OrgScopedViewSet):
     # Removing a membership is checked by the service: managers remove others, anyone removes their own.
     action_roles = {"destroy": ALL_ROLES, "leave": ALL_ROLES}
 
-    def perform_create(self, serializer):
-        data = serializer.validated_data
-        serializer.instance = services.add_member(
-            organization=self.organization,
-            user=data["user"],
-            role=data.get("role", Role.MEMBER),
-            acting_user=self.request.user,
-            as_operator=is_platform_operator(self.request),
+    @extend_schema(exclude=True)
+    def create(self, request, *args, **kwargs):
+        raise MethodNotAllowed(
+            request.method,
+            detail=f"Members are not added: invite them with POST /api/v1/orgs/{self.organization.slug}/invitations/ "
+            "and they join when they accept.",
         )
 
     def perform_update(self, serializer):
@@ -110,7 +109,8 @@ class MembershipViewSet(OrgScopedViewSet):
 
 
 class InvitationViewSet(OrgScopedViewSet):
-    """Invitations to an organization (owners and admins)."""
+    """How people join an organization: owners and admins invite an address, whether or not it belongs to an
+    account (the answer does not tell), and the person joins by accepting (`POST /api/v1/invitations/accept/`)."""
 
     queryset = Invitation.objects.select_related("invited_by")
     serializer_class = InvitationSerializer
@@ -121,12 +121,8 @@ class InvitationViewSet(OrgScopedViewSet):
     read_roles = MANAGERS
 
     def perform_create(self, serializer):
-        data = serializer.validated_data
         serializer.instance, _ = services.invite(
-            organization=self.organization,
-            email=data["email"],
-            role=data["role"],
-            acting_user=self.request.user,
+            organization=self.organization, acting_user=self.request.user, **serializer.validated_data
         )
 
     def perform_destroy(self, instance):

@@ -36,6 +36,11 @@ def model_events(request_id: str) -> list[AuditEvent]:
     )
 
 
+def accepted(invitation: Invitation, person) -> Membership:
+    token = services.resend_invitation(invitation=invitation, acting_user=invitation.invited_by)
+    return services.accept_invitation(token=token, user=person)
+
+
 def assert_chains_verify():
     reports = [integrity.verify_chain(chain) for chain in integrity.chains()]
     assert [r.broken for r in reports if r.broken] == []
@@ -50,19 +55,21 @@ def test_admin_create_update_delete_each_write_one_event(world, client):
     client.force_login(admin_user)
 
     response = client.post(
-        reverse("admin:tenancy_membership_add"),
-        {"organization": world.org.pk, "user": newcomer.email, "role": "viewer"},
+        reverse("admin:tenancy_invitation_add"),
+        {"organization": world.org.pk, "email": newcomer.email, "role": "viewer"},
     )
     assert response.status_code == 302
-    membership = Membership.objects.get(user=newcomer)
+    invitation = Invitation.objects.get(email=newcomer.email)
     created = only(model_events(response["X-Request-ID"]))
-    assert (created.action, created.object_id) == ("create", str(membership.pk))
+    assert (created.action, created.object_type) == ("create", "tenancy.invitation")
+    assert created.object_id == str(invitation.pk)
     assert created.before is None
     assert created.after["role"] == "viewer"
-    assert created.after["user"] == newcomer.pk
+    assert created.after["email"] == newcomer.email
     assert created.after["organization"] == world.org.pk
     assert (created.actor_id, created.actor_name) == (admin_user.pk, "adam")
     assert (created.organization_id, created.organization_slug) == (world.org.pk, "acme")
+    membership = accepted(invitation, newcomer)
 
     response = client.post(reverse("admin:tenancy_membership_change", args=[membership.pk]), {"role": "member"})
     assert response.status_code == 302
@@ -91,16 +98,16 @@ def test_api_create_update_delete_with_a_token_name_the_tokens_user(world):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
     newcomer = make_user("nina")
-    url = reverse("tenancy-api:membership-list", args=["acme"])
+    url = reverse("tenancy-api:invitation-list", args=["acme"])
 
     response = client.post(url, {"email": newcomer.email, "role": "viewer"}, format="json")
     assert response.status_code == 201, response.data
-    pk = response.data["id"]
     created = only(model_events(response["X-Request-ID"]))
-    assert (created.action, created.object_id, created.after["role"]) == ("create", str(pk), "viewer")
+    assert (created.action, created.object_id, created.after["role"]) == ("create", str(response.data["id"]), "viewer")
     assert (created.actor_id, created.actor_name) == (world.user("admin").pk, "adam")
 
-    detail = reverse("tenancy-api:membership-detail", args=["acme", pk])
+    membership = accepted(Invitation.objects.get(pk=response.data["id"]), newcomer)
+    detail = reverse("tenancy-api:membership-detail", args=["acme", membership.pk])
     response = client.patch(detail, {"role": "member"}, format="json")
     assert response.status_code == 200
     updated = only(model_events(response["X-Request-ID"]))

@@ -95,6 +95,7 @@ def test_account_limits_past_64_bits_are_form_errors(world, superuser, value):
 def test_changelist_search_and_forged_ids_are_not_errors(world, superuser, model):
     changelist = reverse(f"admin:credentials_{model}_changelist")
     for query in ("q=a%00b", "o=" + HUGE, "p=" + HUGE, "organization__id__exact=a%00"):
-        assert superuser.get(f"{changelist}?{query}").status_code in (200, 302), query
+        # 400: the accounts changelist offers no organization filter, and lookups it does not offer are refused.
+        assert superuser.get(f"{changelist}?{query}").status_code in (200, 302, 400), query
     for pk in (HUGE, "a%00"):
         assert superuser.get(f"{changelist}{pk}/change/").status_code in (302, 404), pk

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -54,21 +56,87 @@ def test_admin_changes_a_role_and_the_rules_apply(world, client):
     assert Membership.objects.get(pk=owner.pk).role == "owner"
 
 
-def test_staff_add_a_member_by_email_and_never_see_the_platforms_user_list(world, client):
-    # Other organizations' people and the platform operators are not listed to a tenant's admin.
-    newcomer = make_user("nina", email="Nina@Example.com")
+def test_adding_a_member_in_the_admin_leads_to_an_invitation(world, client):
     client.force_login(world.user("admin"))
-    url = reverse("admin:tenancy_membership_add")
-    page = client.get(url).content.decode()
-    assert "charlie" not in page and "root" not in page and "nina" not in page
-    response = client.post(url, {"organization": world.org.pk, "user": "nobody@example.com", "role": "member"})
-    assert response.status_code == 200
-    assert b"send an invitation instead" in response.content
-    response = client.post(url, {"organization": world.org.pk, "user": "MIA@example.com", "role": "member"})
-    assert b"already a member" in response.content
-    response = client.post(url, {"organization": world.org.pk, "user": "nina@example.com", "role": "member"})
+    add = reverse("admin:tenancy_membership_add")
+    response = client.get(add, {"organization": world.org.pk})
     assert response.status_code == 302
-    assert Membership.objects.get(user=newcomer, organization=world.org).role == "member"
+    assert response.url == reverse("admin:tenancy_invitation_add") + f"?organization={world.org.pk}"
+    newcomer = make_user("nina")
+    response = client.post(add, {"organization": world.org.pk, "user": newcomer.pk, "role": "owner"})
+    assert response.status_code == 302
+    assert not Membership.objects.filter(user=newcomer).exists()
+    assert not Invitation.objects.exists()
+
+
+def test_the_add_member_page_answers_alike_whether_or_not_the_address_has_an_account(world, client):
+    make_user("nina", email="nina@example.com")
+    client.force_login(world.user("admin"))
+    add = reverse("admin:tenancy_membership_add")
+    known = client.post(add, {"organization": world.org.pk, "user": "nina@example.com", "role": "member"})
+    unknown = client.post(add, {"organization": world.org.pk, "user": "nobody@example.com", "role": "member"})
+    assert (known.status_code, known.content) == (unknown.status_code, unknown.content)
+    assert Membership.objects.filter(organization=world.org).count() == 5
+
+
+def test_the_invitation_form_never_lists_the_platforms_users(world, client):
+    # Other organizations' people and the platform operators are not listed to a tenant's admin.
+    make_user("nina", email="Nina@Example.com")
+    client.force_login(world.user("admin"))
+    page = client.get(reverse("admin:tenancy_invitation_add")).content.decode()
+    assert "charlie" not in page and "root" not in page and "nina" not in page and "Globex" not in page
+
+
+def invite_in_admin(client, world, email):
+    response = client.post(
+        reverse("admin:tenancy_invitation_add"),
+        {"organization": world.org.pk, "email": email, "role": "member"},
+        follow=True,
+    )
+    notices = [str(m) for m in response.context["messages"]]
+    invitation = Invitation.objects.get(email__iexact=email)
+    return response, [n.replace(email, "<email>").replace(str(invitation.pk), "<id>") for n in notices]
+
+
+def test_the_admin_answers_alike_whether_or_not_the_address_has_an_account(
+    world, client, mailoutbox, django_capture_on_commit_callbacks
+):
+    known = make_user("nina", email="nina@example.com")  # registered, not a member
+    client.force_login(world.user("admin"))
+    with django_capture_on_commit_callbacks(execute=True):
+        known_response, known_notices = invite_in_admin(client, world, "nina@example.com")
+        unknown_response, unknown_notices = invite_in_admin(client, world, "nobody@example.com")
+    assert known_response.redirect_chain == unknown_response.redirect_chain
+    assert known_response.redirect_chain == [(reverse("admin:tenancy_invitation_changelist"), 302)]
+    assert known_notices == unknown_notices and len(known_notices) == 1
+    assert not Membership.objects.filter(user=known).exists()  # nobody joins until they accept
+    bodies = [re.sub(r"token=[\w-]+", "token=<token>", m.body).replace(m.to[0], "<email>") for m in mailoutbox]
+    assert len(bodies) == 2 and bodies[0] == bodies[1]
+
+
+def test_an_address_with_an_open_invitation_is_an_error_on_the_email_field(world, client):
+    client.force_login(world.user("admin"))
+    invite_in_admin(client, world, "twice@example.com")
+    response = client.post(
+        reverse("admin:tenancy_invitation_add"),
+        {"organization": world.org.pk, "email": "TWICE@example.com", "role": "viewer"},
+    )
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["email"] == [
+        "TWICE@example.com already has an open invitation; resend it instead."
+    ]
+    assert Invitation.objects.count() == 1
+
+
+def test_the_admin_cannot_invite_into_another_organization(world, client):
+    client.force_login(world.user("admin"))
+    response = client.post(
+        reverse("admin:tenancy_invitation_add"),
+        {"organization": world.other_org.pk, "email": "spy@example.com", "role": "member"},
+    )
+    assert response.status_code == 200
+    assert "organization" in response.context["adminform"].form.errors
+    assert not Invitation.objects.exists()
 
 
 def test_last_owner_has_no_delete_button(world, client):

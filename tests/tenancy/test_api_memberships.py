@@ -1,6 +1,8 @@
+import re
 import uuid
 
 import pytest
+import yaml
 from django.urls import reverse
 
 from tenancy.models import Membership
@@ -40,20 +42,69 @@ def test_outsider_gets_404_on_foreign_object_even_through_own_org(world, api):
     assert api.get(url).status_code == 404
 
 
-def test_add_member_access(world):
+def test_members_are_never_added_only_invited(world):
     counter = iter(range(100))
 
     def data(w):
         return {"email": make_user(f"new{next(counter)}").email, "role": "viewer"}
 
-    assert_access(world, "post", list_url, expect(MANAGERS, 201), data_for=data)
+    assert_access(world, "post", list_url, expect(MANAGERS, 405), data_for=data)
+    assert Membership.objects.filter(user__username__startswith="new").count() == 0
 
 
-def test_add_member_requires_existing_user(world, api):
+def test_adding_answers_alike_whether_or_not_the_address_has_an_account(world, api):
+    make_user("nina", email="nina@example.com")
     api.force_authenticate(world.user("admin"))
-    response = api.post(list_url(world), {"email": "nobody@example.com"}, format="json")
-    assert response.status_code == 400
-    assert "invitation" in str(response.data["email"])
+    known = api.post(list_url(world), {"email": "nina@example.com"}, format="json")
+    unknown = api.post(list_url(world), {"email": "nobody@example.com"}, format="json")
+    assert (known.status_code, known.data) == (unknown.status_code, unknown.data)
+    assert Membership.objects.filter(organization=world.org).count() == 5
+
+
+def test_the_schema_offers_no_way_to_add_members(world, api):
+    api.force_authenticate(world.user("viewer"))
+    schema = yaml.safe_load(api.get("/api/schema/").content)
+    assert list(schema["paths"]["/api/v1/orgs/{org_slug}/memberships/"]) == ["get"]
+    assert "email" not in schema["components"]["schemas"]["Membership"]["properties"]
+    assert "post" in schema["paths"]["/api/v1/orgs/{org_slug}/invitations/"]
+
+
+def test_the_refusal_to_add_points_to_invitations(world, api):
+    api.force_authenticate(world.user("admin"))
+    response = api.post(list_url(world), {"email": world.outsider.email}, format="json")
+    assert response.status_code == 405
+    assert "/api/v1/orgs/acme/invitations/" in response.data["detail"]
+
+
+def invite(api, world, email):
+    response = api.post(
+        reverse("tenancy-api:invitation-list", args=[world.org.slug]), {"email": email, "role": "viewer"}, format="json"
+    )
+    masked = {**response.data}
+    for key in ("id", "created", "expires_at"):
+        masked[key] = "<varies>"
+    masked["email"] = masked["email"].replace(email, "<email>")
+    return response.status_code, masked
+
+
+def test_inviting_answers_alike_whether_or_not_the_address_has_an_account(
+    world, api, mailoutbox, django_capture_on_commit_callbacks
+):
+    known = make_user("nina", email="nina@example.com")  # has an account, not a member here
+    api.force_authenticate(world.user("admin"))
+    with django_capture_on_commit_callbacks(execute=True):
+        answers = [invite(api, world, email) for email in ("nina@example.com", "nobody@example.com")]
+        # A member of another organization is, to this organization's admin, just an address.
+        answers.append(invite(api, world, world.outsider.email))
+    assert answers[0] == answers[1] == answers[2]
+    assert answers[0][0] == 201
+    assert len(mailoutbox) == 3
+    # Nobody joins until they accept; then the person with the account does.
+    assert not Membership.objects.filter(user__in=[known, world.outsider], organization=world.org).exists()
+    token = re.search(r"token=([\w-]+)", mailoutbox[0].body).group(1)
+    api.force_authenticate(known)
+    assert api.post(reverse("tenancy-api:accept-invitation"), {"token": token}, format="json").status_code == 201
+    assert Membership.objects.get(user=known, organization=world.org).role == "viewer"
 
 
 def test_change_role_access(world):

@@ -101,7 +101,7 @@ def test_a_huge_page_size_is_capped(world):
 )
 def test_a_malformed_json_body_is_a_400(world, body):
     response = signed_in(world.user("owner")).post(
-        reverse("tenancy-api:membership-list", args=["acme"]), body, content_type="application/json"
+        reverse("tenancy-api:invitation-list", args=["acme"]), body, content_type="application/json"
     )
     assert response.status_code == 400
 
