@@ -2,9 +2,24 @@
 
 The setting is a list of urlsafe-base64 32-byte keys: the first encrypts, every key decrypts, so keys rotate
 by prepending a new one and running `manage.py rotate_secrets`. A stored value reads
-`v1:<key id>:<base64(nonce ‖ ciphertext ‖ tag)>`; the key id (first 8 hex digits of the key's SHA-256) picks
-the key without trial decryption. The column name is bound as associated data, so a ciphertext copied into
-another column does not decrypt.
+`v2:<key id>:<base64(nonce ‖ ciphertext ‖ tag)>`; the key id (first 8 hex digits of the key's SHA-256) picks
+the key without trial decryption.
+
+Each value is bound to its row: the associated data is `<app>.<model>.<column>#<primary key>`, so a
+ciphertext copied into another column, or into the same column of another row (one device's seed into
+another device's row, one organization's CA key into another's), fails authentication instead of handing
+that row someone else's key. The primary key is on every row and never changes; a row's public key or
+fingerprint would not do (a CA's fingerprint changes when it rotates, its next key has none yet), and a
+random binding id would be one more column on every table with a secret. Restores must keep primary keys
+(dumpdata/loaddata do).
+
+A new row has no primary key until it is inserted. `seal()` on an unsaved object therefore keeps the
+plaintext on that one instance (never anywhere process-wide), the INSERT writes an empty value, and a
+post_save receiver seals it for the new primary key and writes it with an UPDATE. `save_base` of a model with
+such a field is atomic, so the row and its secret commit together or not at all.
+
+Values of the earlier format `v1` were bound to their column only; migration 0005 re-seals them and they are
+refused afterwards, since one could be copied into any row of its column.
 
 In DEBUG with no keys configured, one key is derived from SECRET_KEY so that `make dev` works out of the box.
 """
@@ -13,16 +28,23 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import os
 from functools import lru_cache
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import models
+from django.db import models, router, transaction
+from django.db.models.signals import post_save
 
-VERSION = "v1"
+VERSION = "v2"
+#: The format whose values are bound to their column only (read and written by migration 0005 alone).
+COLUMN_BOUND_VERSION = "v1"
+#: Instance attribute holding the plaintexts sealed before the row had a primary key.
+_PENDING = "_secrets_pending_insert"
 
 
 class SecretError(Exception):
@@ -66,28 +88,42 @@ def primary_key_id() -> str:
     return _keys()[0][0]
 
 
-def encrypt(plaintext: str, purpose: str) -> str:
+def associated_data(label: str, column: str, pk: object) -> str:
+    """What a value is bound to: `label` is the model's `app_label.model_name`."""
+    return f"{label}.{column}#{pk}"
+
+
+def encrypt(plaintext: str, associated: str, *, version: str = VERSION) -> str:
     key_id, aead = _keys()[0]
     nonce = os.urandom(12)
-    sealed = aead.encrypt(nonce, plaintext.encode(), purpose.encode())
-    return f"{VERSION}:{key_id}:{base64.b64encode(nonce + sealed).decode()}"
+    sealed = aead.encrypt(nonce, plaintext.encode(), associated.encode())
+    return f"{version}:{key_id}:{base64.b64encode(nonce + sealed).decode()}"
 
 
-def decrypt(token: str, purpose: str) -> str:
+def decrypt(token: str, associated: str, *, version: str = VERSION) -> str:
+    """Open `token` sealed for `associated` (which also names the value in error messages)."""
     try:
-        version, key_id, body = token.split(":", 2)
+        found, key_id, body = token.split(":", 2)
         blob = base64.b64decode(body, validate=True)
     except (ValueError, binascii.Error) as exc:
-        raise SecretError("Stored secret is malformed.") from exc
-    if version != VERSION:
-        raise SecretError(f"Stored secret has unknown format {version!r}.")
+        raise SecretError(f"{associated}: the stored secret is malformed.") from exc
+    if found == COLUMN_BOUND_VERSION and version == VERSION:
+        raise SecretError(
+            f"{associated}: the stored secret is bound to its column only (format {found}); "
+            "run `manage.py migrate` to bind it to its row."
+        )
+    if found != version:
+        raise SecretError(f"{associated}: the stored secret has unknown format {found!r}.")
     for candidate_id, aead in _keys():
         if candidate_id == key_id:
             try:
-                return aead.decrypt(blob[:12], blob[12:], purpose.encode()).decode()
-            except Exception as exc:
-                raise SecretError("Stored secret failed authentication (wrong key or tampered).") from exc
-    raise SecretError(f"No configured key with id {key_id}; add it back to STONEAGE_SECRET_KEYS.")
+                return aead.decrypt(blob[:12], blob[12:], associated.encode()).decode()
+            except (InvalidTag, ValueError) as exc:
+                raise SecretError(
+                    f"{associated}: the stored secret does not open here: it was sealed for another row or "
+                    "column, or altered."
+                ) from exc
+    raise SecretError(f"{associated}: no configured key has id {key_id}; add it back to STONEAGE_SECRET_KEYS.")
 
 
 def key_id_of(token: str) -> str | None:
@@ -108,8 +144,35 @@ class EncryptedSecretField(models.TextField):
         kwargs.setdefault("editable", False)
         super().__init__(*args, **kwargs)
 
-    def purpose(self) -> str:
-        return f"{self.model._meta.label_lower}.{self.name}"
+    def associated_data(self, pk: object) -> str:
+        return associated_data(self.model._meta.label_lower, self.name, pk)
+
+    def contribute_to_class(self, cls: type[models.Model], name: str, *args, **kwargs) -> None:
+        super().contribute_to_class(cls, name, *args, **kwargs)
+        if not cls._meta.abstract:
+            _make_saves_atomic(cls)
+
+    def pre_save(self, model_instance: models.Model, add: bool):
+        pending = model_instance.__dict__.get(_PENDING, {})
+        if self.name in pending and model_instance.pk is not None:  # a primary key was given before the save
+            seal(model_instance, self.name, pending[self.name])
+        return super().pre_save(model_instance, add)
+
+
+def _make_saves_atomic(model: type[models.Model]) -> None:
+    """The INSERT of a new row and the UPDATE that seals its secrets (post_save) commit together."""
+    save_base = model.save_base
+    if getattr(save_base, "seals_atomically", False):
+        return
+
+    @functools.wraps(save_base)
+    def atomic_save_base(self, *args, using=None, **kwargs):
+        using = using or router.db_for_write(type(self), instance=self)
+        with transaction.atomic(using=using, savepoint=False):
+            return save_base(self, *args, using=using, **kwargs)
+
+    atomic_save_base.seals_atomically = True
+    model.save_base = atomic_save_base
 
 
 def _field(obj: models.Model, name: str) -> EncryptedSecretField:
@@ -120,12 +183,42 @@ def _field(obj: models.Model, name: str) -> EncryptedSecretField:
 
 
 def seal(obj: models.Model, name: str, plaintext: str) -> None:
-    setattr(obj, name, encrypt(plaintext, _field(obj, name).purpose()) if plaintext else "")
+    field = _field(obj, name)
+    pending = obj.__dict__.get(_PENDING, {})
+    pending.pop(name, None)
+    if not pending:
+        obj.__dict__.pop(_PENDING, None)
+    if plaintext and obj.pk is None:
+        obj.__dict__.setdefault(_PENDING, {})[name] = plaintext
+        plaintext = ""
+    setattr(obj, field.attname, encrypt(plaintext, field.associated_data(obj.pk)) if plaintext else "")
 
 
 def reveal(obj: models.Model, name: str) -> str:
-    value = getattr(obj, name)
-    return decrypt(value, _field(obj, name).purpose()) if value else ""
+    field = _field(obj, name)
+    pending = obj.__dict__.get(_PENDING, {})
+    if name in pending:
+        return pending[name]
+    value = getattr(obj, field.attname)
+    return decrypt(value, field.associated_data(obj.pk)) if value else ""
+
+
+def _seal_after_insert(sender, instance: models.Model, created: bool, using: str, **kwargs) -> None:
+    """Seal what was waiting for the new row's primary key."""
+    pending = instance.__dict__.get(_PENDING)
+    if not pending:
+        return
+    values = {}
+    for name, plaintext in pending.items():
+        field = _field(instance, name)
+        values[field.attname] = encrypt(plaintext, field.associated_data(instance.pk))
+    type(instance)._base_manager.using(using).filter(pk=instance.pk).update(**values)
+    for attname, token in values.items():
+        setattr(instance, attname, token)
+    del instance.__dict__[_PENDING]
+
+
+post_save.connect(_seal_after_insert, dispatch_uid="credentials.secrets.seal_after_insert")
 
 
 def encrypted_fields() -> list[EncryptedSecretField]:

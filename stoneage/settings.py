@@ -152,6 +152,12 @@ CELERY_BEAT_SCHEDULE = {
     # Nebula: renew host certificates with <= 20 % of their lifetime left; warn about CAs expiring within 90 days.
     "nebula-renew-hosts": {"task": "credentials.tasks.nebula.renew_due_hosts", "schedule": crontab(hour=3, minute=0)},
     "nebula-ca-expiry": {"task": "credentials.tasks.nebula.warn_expiring_cas", "schedule": crontab(hour=3, minute=30)},
+    # NATS: renew the user JWTs near their expiry; drop revocations of JWTs that have all expired.
+    "nats-renew-user-jwts": {"task": "credentials.tasks.nats.renew_user_jwts", "schedule": crontab(minute=20)},
+    "nats-prune-revocations": {
+        "task": "credentials.tasks.nats.prune_revocations",
+        "schedule": crontab(hour=4, minute=10),
+    },
 }
 CELERY_IMPORTS = ["credentials.tasks"]
 
@@ -178,6 +184,21 @@ NATS_DEFAULT_ACCOUNT_LIMITS = {
     "max_streams": env.int("NATS_DEFAULT_MAX_STREAMS", default=-1),
     "max_consumers": env.int("NATS_DEFAULT_MAX_CONSUMERS", default=-1),
 }
+
+#: Seconds a user JWT is valid, per owner kind (0 = no expiry: only on purpose, since the revocation of a JWT
+#: that never expires stays in the account JWT forever, and that JWT must stay under nats-server's
+#: max_payload). Every `.creds` download carries a new JWT; devices download theirs again before it expires,
+#: and the platform's own users are renewed by the beat.
+NATS_USER_JWT_LIFETIME = {
+    "thing": env.int("NATS_DEVICE_JWT_LIFETIME", default=365 * 24 * 3600),
+    "leaf_node": env.int("NATS_DEVICE_JWT_LIFETIME", default=365 * 24 * 3600),
+    "membership": env.int("NATS_PERSON_JWT_LIFETIME", default=30 * 24 * 3600),
+    "service": env.int("NATS_SERVICE_JWT_LIFETIME", default=30 * 24 * 3600),
+}
+#: A user JWT held here is renewed when at most this fraction of its lifetime is left.
+NATS_USER_JWT_RENEW_FRACTION = env.float("NATS_USER_JWT_RENEW_FRACTION", default=0.2)
+#: A revocation is pruned this many seconds after the last JWT it refuses expired (servers' clocks may lag).
+NATS_REVOCATION_PRUNE_MARGIN = env.int("NATS_REVOCATION_PRUNE_MARGIN", default=24 * 3600)
 
 # --- Nebula ----------------------------------------------------------------------------------------------
 #: Certificate version of new CAs: 1 works with every nebula release (Debian ships 1.6), 2 needs nebula >= 1.10.

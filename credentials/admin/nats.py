@@ -447,7 +447,16 @@ class NatsUserAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
     list_select_related = ["organization", "role"]
     search_fields = ["name", "description", "public_key", "membership__user__username"]
     actions = ["download_creds", "regenerate", "revoke", "deactivate", "reactivate"]
-    identity_fields = ["active", "account", "public_key", "signing_key", "issued_at", "created", "updated"]
+    identity_fields = [
+        "active",
+        "account",
+        "public_key",
+        "signing_key",
+        "issued_at",
+        "jwt_expires",
+        "created",
+        "updated",
+    ]
     editable_fields = ("name", "description", "membership", "role", *SUBJECT_LISTS, "bearer", "expires_at")
 
     def get_fieldsets(self, request, obj=None):
@@ -502,6 +511,12 @@ class NatsUserAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
     @admin.display(description="JWT issued at")
     def issued_at(self, obj: NatsUser):
         return datetime.fromtimestamp(obj.jwt_iat, tz=UTC) if obj.jwt_iat else "—"
+
+    @admin.display(description="JWT expires at")
+    def jwt_expires(self, obj: NatsUser):
+        if not obj.jwt:
+            return "—"
+        return datetime.fromtimestamp(obj.jwt_exp, tz=UTC) if obj.jwt_exp else "never"
 
     @admin.display(description="Effective permissions (what the JWT grants)")
     def effective_permissions(self, obj: NatsUser) -> str:
@@ -571,7 +586,7 @@ class NatsUserAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
     def deactivate(self, request, queryset):
         self._each(request, queryset, lambda u: u.active and svc.deactivate_user(u), "deactivated")
 
-    @admin.action(description="Reactivate (issue a new JWT)", permissions=["change"])
+    @admin.action(description="Reactivate (new key pair; the old key stays revoked)", permissions=["change"])
     def reactivate(self, request, queryset):
         self._each(request, queryset, lambda u: u.active or svc.reactivate_user(u), "reactivated")
 

@@ -46,7 +46,12 @@ def subject_list_field(help_text: str) -> models.JSONField:
 
 
 class Operator(models.Model):
-    """The single NATS operator whose JWT every nats-server of the platform trusts."""
+    """The single NATS operator whose JWT every nats-server of the platform trusts.
+
+    Its identity seed is kept: the operator JWT is self-signed (nats-server refuses one whose issuer is not
+    its subject), and so is an account deletion claim (`$SYS.REQ.CLAIMS.DELETE` wants `iss == sub`). Accounts
+    are signed with the operator's signing keys.
+    """
 
     name = models.CharField(max_length=100, default="stone-age")
     public_key = models.CharField(max_length=56, unique=True)
@@ -89,7 +94,12 @@ class AccountQuerySet(OrgScopedQuerySet):
 
 
 class Account(models.Model):
-    """A NATS account: one per organization, plus the system account (`is_system`)."""
+    """A NATS account: one per organization, plus the system account (`is_system`).
+
+    Only the identity public key is kept, never its seed: the account JWT is signed by an operator signing
+    key and users by the account's signing keys, so nothing signs with the identity key (the system account
+    included), and a seed nothing needs is only something to leak.
+    """
 
     organization = models.OneToOneField(
         Organization, null=True, blank=True, on_delete=models.CASCADE, related_name="nats_account"
@@ -97,7 +107,6 @@ class Account(models.Model):
     is_system = models.BooleanField(default=False, editable=False)
     name = models.CharField(max_length=100)
     public_key = models.CharField(max_length=56, unique=True, editable=False)
-    seed = EncryptedSecretField()
     active = models.BooleanField(default=True, help_text="Inactive accounts are withdrawn from NATS.")
 
     max_connections = models.BigIntegerField(default=UNLIMITED, help_text="-1 = unlimited, 0 = none.")
@@ -111,6 +120,9 @@ class Account(models.Model):
     max_consumers = models.BigIntegerField(default=UNLIMITED)
 
     revocations = models.JSONField(default=dict, blank=True, editable=False)
+    #: Per revoked key, when every JWT its revocation covers has expired (unix seconds); the entry is pruned
+    #: after that. A key without one is kept forever (a JWT it covers never expires, or nothing is known).
+    revocation_expiries = models.JSONField(default=dict, blank=True, editable=False)
     jwt = models.TextField(blank=True, editable=False)
     jwt_iat = models.BigIntegerField(default=0, editable=False)
     revision = models.PositiveBigIntegerField(default=0, editable=False)
@@ -261,7 +273,11 @@ class NatsUser(OrgOwnedMixin):
     subscribe_allow = subject_list_field("Added to the role's subscribe allow list.")
     subscribe_deny = subject_list_field("Added to the role's subscribe deny list.")
     bearer = models.BooleanField(default=False, help_text="Bearer JWT: connects without proving the seed.")
-    expires_at = models.DateTimeField(null=True, blank=True, help_text="JWT expiry; empty = never.")
+    expires_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="No JWT is valid past this; empty = no end date (each JWT still expires after its lifetime).",
+    )
     active = models.BooleanField(default=True)
 
     public_key = models.CharField(max_length=56, unique=True, editable=False)
@@ -271,6 +287,13 @@ class NatsUser(OrgOwnedMixin):
     )
     jwt = models.TextField(blank=True, editable=False)
     jwt_iat = models.BigIntegerField(default=0, editable=False)
+    jwt_exp = models.BigIntegerField(default=0, editable=False, help_text="Expiry of `jwt`; 0 = never.")
+    key_jwts_expire_by = models.BigIntegerField(
+        null=True,
+        default=None,
+        editable=False,
+        help_text="Every JWT issued for this key expires by then (0 = none issued yet); empty = some never do.",
+    )
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 

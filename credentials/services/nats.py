@@ -3,6 +3,11 @@
 Every action that changes an account locks the account row, changes it, re-signs its JWT with a strictly
 increasing `iat`, bumps `revision` and queues a push after commit. User JWTs are never pushed: they are
 bearer credentials verified against the account, which carries the revocations.
+
+User JWTs expire (`NATS_USER_JWT_LIFETIME` per owner kind), so the revocations stay bounded: an entry is
+pruned once every JWT it refuses has expired, which nats-server refuses on its own. Every `.creds` download
+carries a JWT issued at that moment; devices fetch theirs again before it expires, and a beat task renews
+the stored JWT of every user whose seed is held here.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import transaction
 
 from credentials.codecs import natsjwt as nj
@@ -184,8 +189,9 @@ def sign_account(account: Account) -> Account:
     """Re-sign and save the account JWT (the caller holds the row lock) and queue its push after commit.
 
     `iat` is strictly increasing per account, so two different JWTs of one account never share a second
-    (peers syncing the resolver compare jti and iat).
+    (peers syncing the resolver compare jti and iat). Revocations that can no longer matter are pruned.
     """
+    prune_revocations(account)
     iat = max(now(), account.jwt_iat + 1)
     account.jwt = nj.encode(account_claims(account), operator_signer(), iat=iat)
     account.jwt_iat = iat
@@ -224,16 +230,14 @@ def default_limits() -> dict[str, int]:
 
 @transaction.atomic
 def create_account(*, organization=None, name: str, is_system: bool = False, limits: dict | None = None) -> Account:
-    kp = nj.create_account()
     account = Account(
         organization=organization,
         is_system=is_system,
         name=name,
-        public_key=kp.public_key,
+        public_key=nj.create_account().public_key,  # the seed is dropped: nothing signs with it (see Account)
         **({} if is_system else {**default_limits(), **(limits or {})}),
     )
-    seal(account, "seed", kp.seed)
-    account.full_clean(exclude=["seed"])
+    account.full_clean()
     account.save()
     _add_signing_key(AccountSigningKey, nj.ACCOUNT, account=account)
     return sign_account(lock_account(account))
@@ -244,7 +248,7 @@ def update_account(account: Account, **changes) -> Account:
     account = lock_account(account)
     for name, value in changes.items():
         setattr(account, name, value)
-    account.full_clean(exclude=["seed"])
+    account.full_clean()
     return sign_account(account)
 
 
@@ -255,17 +259,82 @@ def set_account_active(account: Account, active: bool) -> Account:
 
 @transaction.atomic
 def revoke_keys(account: Account, public_keys: Iterable[str], at: int | None = None) -> Account:
+    """Refuse every JWT issued so far for these keys, and remember when the last of them expires."""
     account = lock_account(account)
     at = at or now()
     keys = list(public_keys)
     # NATS revokes a key's JWTs issued at or before the cutoff, and `issue_user_jwt` may date a JWT a second
     # ahead of now (just past an earlier cutoff): the cutoff covers every JWT issued so far for the key.
-    issued = dict(NatsUser.objects.filter(public_key__in=keys).values_list("public_key", "jwt_iat"))
+    issued = {
+        key: (iat, expire_by)
+        for key, iat, expire_by in NatsUser.objects.filter(public_key__in=keys).values_list(
+            "public_key", "jwt_iat", "key_jwts_expire_by"
+        )
+    }
     revocations = dict(account.revocations or {})
+    expiries = dict(account.revocation_expiries or {})
     for key in keys:
-        revocations[key] = max(int(revocations.get(key, 0)), at, issued.get(key, 0))
+        iat, expire_by = issued.get(key, (0, None))  # a key of no user: nothing known, kept forever
+        expiry_known = key not in revocations or key in expiries
+        revocations[key] = max(int(revocations.get(key, 0)), at, iat)
+        if expire_by is None or not expiry_known:
+            expiries.pop(key, None)
+        else:
+            expiries[key] = max(int(expiries.get(key, 0)), expire_by)
     account.revocations = revocations
+    account.revocation_expiries = expiries
     return sign_account(account)
+
+
+def prunable_revocations(account: Account) -> set[str]:
+    """Revoked keys whose entry can no longer matter.
+
+    An entry `<key>: <cutoff>` refuses the key's JWTs issued at or before the cutoff. Once every one of them
+    has expired (`revocation_expiries`, plus `NATS_REVOCATION_PRUNE_MARGIN` for servers whose clock lags),
+    nats-server refuses them for their expiry alone; an entry at or before the `*` cutoff (every user of the
+    account) is covered by it. Entries without a known expiry, and `*` itself, stay.
+    """
+    deadline = now() - settings.NATS_REVOCATION_PRUNE_MARGIN
+    revocations, expiries = account.revocations or {}, account.revocation_expiries or {}
+    everyone = revocations.get("*")
+    return {
+        key
+        for key, cutoff in revocations.items()
+        if key != "*"
+        and (
+            (key in expiries and int(expiries[key]) < deadline)
+            or (everyone is not None and int(cutoff) <= int(everyone))
+        )
+    }
+
+
+def prune_revocations(account: Account) -> int:
+    """Drop the prunable revocations from `account` (the caller holds the row lock and signs it)."""
+    pruned = prunable_revocations(account)
+    revocations = {k: v for k, v in (account.revocations or {}).items() if k not in pruned}
+    expiries = {k: v for k, v in (account.revocation_expiries or {}).items() if k in revocations}
+    account.revocations, account.revocation_expiries = revocations, expiries
+    return len(pruned)
+
+
+@transaction.atomic
+def prune_account_revocations(account: Account) -> int:
+    """Prune and re-sign `account` if any revocation can go; returns how many went."""
+    account = lock_account(account)
+    if not prunable_revocations(account):
+        return 0
+    count = prune_revocations(account)
+    sign_account(account)
+    return count
+
+
+def prune_all_revocations() -> int:
+    """The periodic pass (sign_account prunes too, but an account may not change for months)."""
+    pruned = 0
+    for account in Account.objects.exclude(revocations={}).only("pk", "revocations", "revocation_expiries"):
+        if prunable_revocations(account):
+            pruned += prune_account_revocations(account)
+    return pruned
 
 
 @transaction.atomic
@@ -366,7 +435,10 @@ def effective_permissions(user: NatsUser) -> EffectivePermissions:
     return EffectivePermissions(pub_allow, pub_deny, sub_allow, sub_deny)
 
 
-def user_claims(user: NatsUser, public_key: str, account: Account) -> nj.UserClaims:
+def user_claims(user: NatsUser, public_key: str, account: Account, *, expires: int | None = None) -> nj.UserClaims:
+    """The claims of the user's JWT; `expires` defaults to the user's own end date (0 = none)."""
+    if expires is None:
+        expires = int(user.expires_at.timestamp()) if user.expires_at else 0
     role = user.role
     perms = effective_permissions(user)
     resp = None
@@ -375,7 +447,7 @@ def user_claims(user: NatsUser, public_key: str, account: Account) -> nj.UserCla
     return nj.UserClaims(
         subject=public_key,
         name=user.name,
-        expires=int(user.expires_at.timestamp()) if user.expires_at else 0,
+        expires=expires,
         pub_allow=perms.pub_allow,
         pub_deny=perms.pub_deny,
         sub_allow=perms.sub_allow,
@@ -389,6 +461,26 @@ def user_claims(user: NatsUser, public_key: str, account: Account) -> nj.UserCla
     )
 
 
+def jwt_lifetime(owner_kind: str) -> int:
+    """Seconds a new JWT of a user of this owner kind is valid (`NATS_USER_JWT_LIFETIME`; 0 = no expiry)."""
+    kind = str(owner_kind)
+    value = settings.NATS_USER_JWT_LIFETIME.get(kind)
+    if not isinstance(value, int) or value < 0:
+        raise ImproperlyConfigured(
+            f"NATS_USER_JWT_LIFETIME[{kind!r}] must be a number of seconds (0 = no expiry), not {value!r}."
+        )
+    return value
+
+
+def jwt_expiry(user: NatsUser, iat: int) -> int:
+    """When a JWT issued at `iat` expires: its owner kind's lifetime, cut short by the user's end date."""
+    lifetime = jwt_lifetime(user.owner_kind)
+    ends = [iat + lifetime] if lifetime else []
+    if user.expires_at:
+        ends.append(int(user.expires_at.timestamp()))
+    return min(ends, default=0)
+
+
 def issue_user_jwt(user: NatsUser, *, account: Account | None = None, save: bool = True) -> NatsUser:
     """Sign the user's JWT with the account's newest signing key. `iat` lands after any revocation of the
     user's key, so a reactivated user's new JWT passes the cutoff that still blocks the old one."""
@@ -397,8 +489,14 @@ def issue_user_jwt(user: NatsUser, *, account: Account | None = None, save: bool
     key = newest_signing_key(account.signing_keys.all())
     cutoff = int((account.revocations or {}).get(user.public_key, 0))
     iat = max(now(), cutoff + 1)
-    user.jwt = nj.encode(user_claims(user, user.public_key, account), keypair_of(key), iat=iat)
-    user.jwt_iat = iat
+    expires = jwt_expiry(user, iat)
+    user.jwt = nj.encode(user_claims(user, user.public_key, account, expires=expires), keypair_of(key), iat=iat)
+    user.jwt_iat, user.jwt_exp = iat, expires
+    # What a revocation of this key must outlast (revoke_keys); None once a JWT that never expires is out.
+    if not expires:
+        user.key_jwts_expire_by = None
+    elif user.key_jwts_expire_by is not None:
+        user.key_jwts_expire_by = max(user.key_jwts_expire_by, expires)
     user.signing_key = key
     if save:
         user.save()
@@ -462,6 +560,7 @@ def grants_less(old_jwt: str, new: nj.UserClaims) -> bool:
 def _new_user_key(user: NatsUser) -> None:
     kp = nj.create_user()
     user.public_key = kp.public_key
+    user.key_jwts_expire_by = 0  # no JWT issued for this key yet
     seal(user, "seed", kp.seed)
 
 
@@ -533,8 +632,18 @@ def deactivate_user(user: NatsUser) -> NatsUser:
 
 @transaction.atomic
 def reactivate_user(user: NatsUser) -> NatsUser:
+    """Back with a new key pair: the old key stays revoked, so `.creds` handed out before the deactivation
+    never work again (whoever held them is often why the user was deactivated). A key held by its device
+    (no seed here) cannot be replaced from here: the device must enroll a new one."""
     account = _lock_user(user)
+    if user.active:
+        return user
+    if not user.seed:
+        raise ValidationError({"active": "This user's key is held by its device; the device must enroll a new key."})
+    if user.jwt and int((account.revocations or {}).get(user.public_key, -1)) < user.jwt_iat:
+        account = revoke_keys(account, [user.public_key])  # deactivated without going through deactivate_user
     user.active = True
+    _new_user_key(user)
     return issue_user_jwt(user, account=account)
 
 
@@ -564,14 +673,53 @@ def reissue_role_users(role: NatsRole) -> int:
     return count
 
 
+@transaction.atomic
 def user_creds(user: NatsUser) -> str:
-    """The `.creds` text (JWT and seed). Callers record the read in the audit log."""
+    """The `.creds` text: the seed and a JWT issued now, valid for a full lifetime (earlier JWTs of the key
+    stay valid until they expire). Callers record the read in the audit log."""
+    account = _lock_user(user)
     if not user.active:
         raise ValidationError({"active": "This user is deactivated; its credentials are revoked."})
     seed = reveal(user, "seed")
     if not seed:
         raise ValidationError({"seed": "This user's key was generated on its device; there is no seed here."})
+    issue_user_jwt(user, account=account)
     return nj.format_user_creds(user.jwt, seed, verify=False)
+
+
+def renewal_due(user: NatsUser, at: int) -> bool:
+    """Whether the user's stored JWT is in the last `NATS_USER_JWT_RENEW_FRACTION` of its lifetime and a
+    JWT issued now would last longer (not when the user's own end date is what cuts it)."""
+    lifetime = jwt_lifetime(user.owner_kind)
+    if not user.jwt_exp or not lifetime:
+        return False
+    return user.jwt_exp - at <= lifetime * settings.NATS_USER_JWT_RENEW_FRACTION and jwt_expiry(user, at) > user.jwt_exp
+
+
+@transaction.atomic
+def renew_user_jwt(user: NatsUser) -> bool:
+    """Reissue the user's JWT if its renewal is due; returns whether it was."""
+    account = _lock_user(user)
+    if not user.active or not user.seed or not renewal_due(user, now()):
+        return False
+    issue_user_jwt(user, account=account)
+    return True
+
+
+def renew_user_jwts() -> int:
+    """The periodic pass: renew the JWT of every active user whose seed is held here and whose renewal is due.
+    (A device holding its own key fetches new `.creds` itself.) Returns how many were renewed."""
+    at = now()
+    renewed = 0
+    for kind in NatsUser.OwnerKind.values:
+        lifetime = jwt_lifetime(kind)
+        if not lifetime:
+            continue
+        horizon = at + int(lifetime * settings.NATS_USER_JWT_RENEW_FRACTION)
+        due = NatsUser.objects.filter(owner_kind=kind, active=True, jwt_exp__gt=0, jwt_exp__lte=horizon)
+        for user in due.exclude(seed="").order_by("pk"):
+            renewed += renew_user_jwt(user)
+    return renewed
 
 
 # --- Bootstrap -------------------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from celery import shared_task
 
 from credentials import push
 from credentials.models import Account
+from credentials.services import nats as svc
 
 
 @shared_task(
@@ -33,3 +34,15 @@ def push_pending() -> dict:
     accounts, tombstones = push.pending()
     report = push.push(accounts, tombstones)
     return {"pushed": report.pushed, "failed": report.failed}
+
+
+@shared_task(acks_late=True)
+def renew_user_jwts() -> dict:
+    """Reissue the user JWTs held here that are near their expiry."""
+    return {"renewed": svc.renew_user_jwts()}
+
+
+@shared_task(acks_late=True)
+def prune_revocations() -> dict:
+    """Drop from every account the revocations whose JWTs have all expired (and push the accounts)."""
+    return {"pruned": svc.prune_all_revocations()}

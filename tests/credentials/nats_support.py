@@ -12,7 +12,7 @@ from tenancy.models import Membership
 
 #: An nkey seed (operator, account or user: 58 base32 characters), a decorated `.creds` block, or a sealed
 #: secret as stored in the database.
-SECRET_PATTERN = re.compile(r"(?<![A-Z2-7])S[OAU][A-Z2-7]{56}(?![A-Z2-7])|BEGIN (NATS|USER)|v1:[0-9a-f]{8}:")
+SECRET_PATTERN = re.compile(r"(?<![A-Z2-7])S[OAU][A-Z2-7]{56}(?![A-Z2-7])|BEGIN (NATS|USER)|v[0-9]+:[0-9a-f]{8}:")
 
 
 def unique(prefix: str) -> str:

@@ -13,11 +13,11 @@ from django.urls import reverse
 
 from credentials.codecs import nebulacert as nc
 from credentials.models import CertificateAuthority, Host, Network
-from credentials.secrets import seal
+from credentials.secrets import VERSION, seal
 from credentials.services import nebula as svc
 
 #: Generated private keys, and sealed secrets as stored in the database.
-SECRET_MARKERS = ("PRIVATE KEY", "v1:")
+SECRET_MARKERS = ("PRIVATE KEY", f"{VERSION}:")
 
 
 def unique(prefix: str) -> str:

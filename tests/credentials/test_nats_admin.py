@@ -443,7 +443,7 @@ def test_download_creds_is_audited(world, client):
     assert response.status_code == 200
     assert response["Content-Disposition"] == 'attachment; filename="pump-9.creds"'
     jwt, seed = parse_creds(response.content)
-    assert jwt == user.jwt and nj.keypair_from_seed(seed).public_key == user.public_key
+    assert jwt == reload(user).jwt and nj.keypair_from_seed(seed).public_key == user.public_key
     event = AuditEvent.objects.get(action="credential_read")
     assert (event.object_id, event.actor_id, event.extra["kind"]) == (
         str(user.pk),

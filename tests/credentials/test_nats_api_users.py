@@ -388,8 +388,11 @@ def test_deactivate_and_reactivate(world, api):
     response = api.post(action_url(user, "reactivate"))
     assert response.status_code == 200 and response.json()["active"] is True
     user = reload(user)
-    assert user.public_key == key
-    assert claims(user.jwt)["iat"] > cutoff  # the new JWT passes the revocation of the old one
+    # A new key pair: the .creds handed out before the deactivation stay refused.
+    assert user.public_key != key and response.json()["public_key"] == user.public_key
+    assert claims(user.jwt)["sub"] == user.public_key
+    assert account_of(world.org).revocations[key] == cutoff
+    assert user.public_key not in account_of(world.org).revocations
 
 
 def test_delete_revokes_the_key(world, api):
@@ -423,7 +426,7 @@ def test_creds_download(world, api):
     assert response["Content-Disposition"] == 'attachment; filename="pump-7.creds"'
     assert "no-store" in response["Cache-Control"]
     jwt, seed = parse_creds(response.content)
-    assert jwt == user.jwt
+    assert jwt == reload(user).jwt  # issued by the download
     assert nj.keypair_from_seed(seed).public_key == user.public_key
     assert nj.decode(jwt)["sub"] == user.public_key
 

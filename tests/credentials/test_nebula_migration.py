@@ -10,7 +10,7 @@ from tests.credentials.nebula_support import ca_of, make_host, make_network
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-MIGRATION = ("credentials", "0006_nebhard")
+MIGRATION = ("credentials", "0006_host_ca_and_rekey")
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from django.db.models import RestrictedError
 
 from credentials.codecs import nebulacert as nc
 from credentials.models import CertificateAuthority, Host, Network, RevokedCertificate
-from credentials.secrets import reveal
+from credentials.secrets import VERSION, reveal
 from credentials.services import nebula as svc
 from tenancy.models import Organization
 from tests.credentials.nebula_support import ca_of, make_host, make_lighthouse, make_network, reload, verify
@@ -29,7 +29,7 @@ def test_every_organization_gets_a_v1_ca_with_an_encrypted_key(world):
     assert cert.fingerprint() == ca.fingerprint
     assert ca.not_after == cert.not_after_dt and ca.not_before == cert.not_before_dt
     assert (ca.not_after - ca.not_before).days >= 3650
-    assert ca.key.startswith("v1:") and "PRIVATE" not in ca.key
+    assert ca.key.startswith(f"{VERSION}:") and "PRIVATE" not in ca.key
     nc.HostSigner(cert, nc.load_ca_key(reveal(ca, "key")))  # refuses a key that is not the CA's
     assert ca_of(world.other_org).fingerprint != ca.fingerprint
 

@@ -10,7 +10,7 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from credentials.codecs import nebulacert as nc
 from credentials.models import CertificateAuthority, RevokedCertificate
-from credentials.secrets import reveal
+from credentials.secrets import VERSION, reveal
 from credentials.services import nebula as svc
 from stoneage import health
 from tests.credentials.nebula_support import (
@@ -62,7 +62,7 @@ def test_host_certificate_carries_its_identity(world):
 def test_generated_key_is_x25519_encrypted_at_rest_and_matches_the_certificate(world):
     host = make_host(world.org)
     assert host.key_source == "generated"
-    assert host.private_key.startswith("v1:") and "PRIVATE" not in host.private_key
+    assert host.private_key.startswith(f"{VERSION}:") and "PRIVATE" not in host.private_key
     assert_key_pair(cert_of(host), reveal(host, "private_key"))
     assert cert_of(host).public_key.hex() == host.public_key
 
@@ -452,7 +452,7 @@ def test_ca_rotation_in_three_phases(world):
     next_pem = ca.next_certificate
     assert config_of(active)["pki"]["ca"] == old_pem + next_pem
     assert nc.load_certificate(next_pem).name == ca.name
-    assert ca.next_key.startswith("v1:")
+    assert ca.next_key.startswith(f"{VERSION}:")
     with pytest.raises(ValidationError):
         svc.rotate_ca(ca, "prepare")
     with pytest.raises(ValidationError):

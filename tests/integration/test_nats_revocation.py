@@ -64,7 +64,7 @@ def test_deactivating_a_user_disconnects_it_until_it_is_reactivated(acme, connec
     assert_dropped(client, started)
     assert "authorization violation" in live.refused(connect, old_creds)
 
-    # Same key, a JWT issued after the revocation: accepted, while the old JWT stays refused.
+    # A new key pair: its creds are accepted, while the old JWT stays refused.
     user = svc.reactivate_user(user)
     connect(svc.user_creds(user)).publish("telemetry.sensor-1", b"back")
     assert "authorization violation" in live.refused(connect, old_creds)

@@ -238,13 +238,14 @@ class NatsUserViewSet(OrgScopedViewSet):
     @extend_schema(request=None, responses=NatsUserSerializer)
     @action(detail=True, methods=["post"])
     def reactivate(self, request, *args, **kwargs):
-        """Issue a new JWT that passes the revocation of the deactivated one."""
+        """Issue a new key pair and JWT; the old key stays revoked, so earlier `.creds` never work again."""
         return self._act(lambda user: user if user.active else svc.reactivate_user(user))
 
     @extend_schema(responses=CREDS_RESPONSE)
     @action(detail=True, methods=["get"], renderer_classes=[JSONRenderer, PlainTextRenderer])
     def creds(self, request, *args, **kwargs):
-        """The user's `.creds` file (JWT and seed). Owners and admins only; every download is audited."""
+        """The user's `.creds` file: its seed and a JWT issued now, valid for the lifetime of its owner kind
+        (devices download it again before it expires). Owners and admins only; every download is audited."""
         return creds_response(request, self.get_managed_object())
 
 

@@ -12,16 +12,18 @@ class Command(BaseCommand):
         total = 0
         for field in secrets.encrypted_fields():
             model = field.model
-            purpose = field.purpose()
             stale = model._default_manager.exclude(**{field.name: ""}).exclude(
                 **{f"{field.name}__startswith": f"{secrets.VERSION}:{primary}:"}
             )
             with transaction.atomic():
                 for obj in stale.select_for_update().only("pk", field.name).iterator():
+                    associated = field.associated_data(obj.pk)
                     try:
-                        plaintext = secrets.decrypt(getattr(obj, field.name), purpose)
+                        plaintext = secrets.decrypt(getattr(obj, field.name), associated)
                     except secrets.SecretError as exc:
-                        raise CommandError(f"{model._meta.label} #{obj.pk} {field.name}: {exc}") from exc
-                    model._default_manager.filter(pk=obj.pk).update(**{field.name: secrets.encrypt(plaintext, purpose)})
+                        raise CommandError(str(exc)) from exc
+                    model._default_manager.filter(pk=obj.pk).update(
+                        **{field.name: secrets.encrypt(plaintext, associated)}
+                    )
                     total += 1
         self.stdout.write(self.style.SUCCESS(f"Re-encrypted {total} secret(s) under key {primary}."))

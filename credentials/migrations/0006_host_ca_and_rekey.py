@@ -44,7 +44,7 @@ def fill_ca(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("credentials", "0003_revocations_belong_to_the_ca"),
+        ("credentials", "0005_user_jwt_lifetimes_and_row_bound_secrets"),
     ]
 
     operations = [
