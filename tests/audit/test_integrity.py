@@ -46,6 +46,7 @@ def test_postgres_refuses_update_and_delete(world):
     for sql in [
         "UPDATE audit_auditevent SET object_repr = 'forged' WHERE id = %s",
         "UPDATE audit_auditevent SET organization_id = NULL, object_repr = 'forged' WHERE id = %s",
+        "UPDATE audit_auditevent SET key_id = '' WHERE id = %s",
         "DELETE FROM audit_auditevent WHERE id = %s",
     ]:
         with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
