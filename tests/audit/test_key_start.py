@@ -12,7 +12,7 @@ from audit import integrity, keys
 from audit.hashing import unkeyed_hash
 from audit.models import AuditEvent
 from audit.services import write_event
-from tests.audit.support import tamper, verify_fails
+from tests.audit.support import tamper, verify, verify_fails
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -69,6 +69,8 @@ def test_the_migration_starts_the_key_after_the_unkeyed_events(legacy_chain):
     report = integrity.verify_chain("platform")
     assert (report.broken, report.events, report.unkeyed_through) == (None, LEGACY + 1, LEGACY)
     assert report.key_ids == (keys.signing_key().id,)
+    summary = f"Chain platform: {LEGACY + 1} events verified (key ids {start.key_id}; unkeyed through sequence {LEGACY}"
+    assert summary in verify()
     event = write_event("login", actor_name="x")
     assert event.prev_hash == start.hash and integrity.verify_chain("platform").broken is None
 
