@@ -22,6 +22,10 @@ __all__ = [
 ]
 
 
+# Django imports this package while it loads the apps, before any model can be imported; `audit.services`
+# imports the models, so these two load it when first called.
+
+
 def record_credential_read(**kwargs):
     """See `audit.services.record_credential_read`."""
     from audit.services import record_credential_read

@@ -78,7 +78,7 @@ class AuditEventAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
         (None, {"fields": ["timestamp", "action", "organization_slug", "object_type", "object_id", "object_repr"]}),
         ("Who and where", {"fields": ["actor_name", "actor", "request_id", "ip", "user_agent"]}),
         ("Details", {"fields": ["changed_fields", "extra_json"]}),
-        ("Integrity", {"fields": ["chain", "sequence", "prev_hash", "hash"], "classes": ["collapse"]}),
+        ("Integrity", {"fields": ["chain", "sequence", "prev_hash", "hash", "key_id"], "classes": ["collapse"]}),
     ]
     readonly_fields = ["extra_json"]
 

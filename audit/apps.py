@@ -1,4 +1,7 @@
 from django.apps import AppConfig
+from django.core import checks
+
+from audit.checks import audit_keys
 
 
 class AuditConfig(AppConfig):
@@ -8,7 +11,7 @@ class AuditConfig(AppConfig):
     def ready(self) -> None:
         from django.contrib.auth import get_user_model
 
-        from audit import signals
+        from audit import capture, signals
         from audit.registry import register
         from tenancy.models import ApiToken, Invitation, Membership, Organization
 
@@ -18,4 +21,6 @@ class AuditConfig(AppConfig):
         register(Membership)
         register(Invitation, redact=["token_hash"])
         register(ApiToken, redact=["secret_hash"], noise=["last_used_at"])
+        capture.connect()
         signals.connect()
+        checks.register(audit_keys, checks.Tags.security)

@@ -1,17 +1,14 @@
 """Model-change capture: the signal receivers behind `audit.registry.register`.
 
-`pre_save` reads the row as it is in the database (the "before"), `post_save` compares it with what was
-saved and writes one create or update event, `post_delete` writes one delete event. The event commits
-with the change or not at all: deletes and many-to-many changes already run in a transaction, and a
-registered model's `save_base` is made atomic (Django's own runs `post_save` after an autocommitted write).
+The receivers listen to every model and act on those the registry knows (proxies through their concrete
+model), whenever they were registered. `pre_save` reads the row as it is in the database (the "before"),
+`post_save` compares it with what was saved and writes one create or update event, `post_delete` writes one
+delete event. The event commits with the change or not at all: deletes and many-to-many changes already run
+in a transaction, and registering makes a model's `save_base` atomic.
 """
 
 from __future__ import annotations
 
-import functools
-
-from django.apps import apps
-from django.db import router, transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_save
 
 from audit import registry, services
@@ -22,34 +19,11 @@ _BEFORE = "_audit_before"
 _M2M_BEFORE = "_audit_m2m_before"
 
 
-def connect(entry: registry.ModelAudit) -> None:
-    _make_saves_atomic(entry.model)
-    senders = [entry.model]
-    senders += [m for m in apps.get_models() if m._meta.proxy and m._meta.concrete_model is entry.model]
-    for sender in senders:
-        uid = f"audit:{sender._meta.label_lower}"
-        pre_save.connect(_pre_save, sender=sender, dispatch_uid=uid)
-        post_save.connect(_post_save, sender=sender, dispatch_uid=uid)
-        post_delete.connect(_post_delete, sender=sender, dispatch_uid=uid)
-    for field in entry.m2m_fields:
-        m2m_changed.connect(
-            _m2m_changed, sender=field.remote_field.through, dispatch_uid=f"audit:{field.remote_field.through}"
-        )
-
-
-def _make_saves_atomic(model) -> None:
-    save_base = model.save_base
-    if getattr(save_base, "audit_atomic", False):
-        return
-
-    @functools.wraps(save_base)
-    def atomic_save_base(self, *args, using=None, **kwargs):
-        using = using or router.db_for_write(type(self), instance=self)
-        with transaction.atomic(using=using, savepoint=False):
-            return save_base(self, *args, using=using, **kwargs)
-
-    atomic_save_base.audit_atomic = True
-    model.save_base = atomic_save_base
+def connect() -> None:
+    pre_save.connect(_pre_save, dispatch_uid="audit:pre-save")
+    post_save.connect(_post_save, dispatch_uid="audit:post-save")
+    post_delete.connect(_post_delete, dispatch_uid="audit:post-delete")
+    m2m_changed.connect(_m2m_changed, dispatch_uid="audit:m2m-changed")
 
 
 def _entry(sender) -> registry.ModelAudit | None:

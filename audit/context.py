@@ -3,25 +3,36 @@
 The context lives in a `contextvars.ContextVar`, so it follows the code that handles one request, one
 Celery task or one management command, threads and asyncio tasks included, without being passed around.
 
-- `AuditContextMiddleware` opens a context per HTTP request. The actor is read lazily from the request, so
-  a user that Django REST framework authenticates inside the view (API token, forced authentication in
-  tests) is the actor of every change the view makes.
+- `AuditContextMiddleware` opens a context per HTTP request (`context_from_request`). The actor is read
+  lazily from the request, so a user that Django REST framework authenticates inside the view (API token,
+  forced authentication in tests) is the actor of every change the view makes.
 - Celery tasks run in the context of the request that queued them (see `audit.signals`).
 - Management commands run as `system:<command>` unless a context is already open (see `audit.signals`).
 - `audit_context(...)` opens a context explicitly; `set_actor` / `set_organization` refine the current one.
 - `disabled()` turns the audit log off for its block: for benchmarks and data migrations only.
+
+`AUDIT_TRUSTED_PROXIES` (addresses or networks of reverse proxies whose `X-Forwarded-For` is believed; empty
+by default) decides the client address of a request.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
+import re
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
+from functools import lru_cache
 from typing import Any
+
+from django.conf import settings
 
 SYSTEM = "system"
 ANONYMOUS = "anonymous"
+REQUEST_ID_HEADER = "X-Request-ID"
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{7,63}$")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,3 +133,61 @@ def disabled() -> Iterator[None]:
         yield
     finally:
         _disabled.reset(token)
+
+
+# --- The context of an HTTP request --------------------------------------------------------------------------
+
+
+def context_from_request(request) -> AuditContext:
+    request = getattr(request, "_request", request)  # a DRF Request wraps Django's
+    incoming = request.headers.get(REQUEST_ID_HEADER, "")
+    return AuditContext(
+        request_id=incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex,
+        ip=client_ip(request),
+        user_agent=clean_text(request.headers.get("User-Agent", ""))[:300],
+        request=request,
+    )
+
+
+def clean_text(text: str) -> str:
+    """Text from a request, without the NUL characters PostgreSQL refuses to store."""
+    return text.replace("\x00", "")
+
+
+def client_ip(request) -> str | None:
+    """The client's address: `REMOTE_ADDR`, or the nearest untrusted hop of `X-Forwarded-For` when the
+    request came through a trusted proxy."""
+    remote = _parse_ip(request.META.get("REMOTE_ADDR", ""))
+    if remote is None or not _trusted(remote):
+        return str(remote) if remote else None
+    hops = [_parse_ip(part) for part in request.headers.get("X-Forwarded-For", "").split(",")]
+    for hop in reversed([hop for hop in hops if hop is not None]):
+        if not _trusted(hop):
+            return str(hop)
+    return str(remote)
+
+
+def _parse_ip(value: str):
+    try:
+        address = ipaddress.ip_address(value.strip().split("%", 1)[0])  # without an IPv6 zone
+    except ValueError:
+        return None
+    # A dual-stack listener sees IPv4 clients as `::ffff:a.b.c.d`: record (and match proxies against) the IPv4
+    # address. The same for the deprecated IPv4-compatible `::a.b.c.d`, which PostgreSQL hands back spelled
+    # differently from Python: the stored address must read back exactly as hashed, or the event fails to verify.
+    if address.version == 6:
+        if address.ipv4_mapped is not None:
+            return address.ipv4_mapped
+        if 0xFFFF < int(address) < 2**32:
+            return ipaddress.IPv4Address(int(address))
+    return address
+
+
+def _trusted(address) -> bool:
+    return any(address in network for network in trusted_networks(tuple(settings.AUDIT_TRUSTED_PROXIES)))
+
+
+@lru_cache(maxsize=8)
+def trusted_networks(proxies: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """The networks of `AUDIT_TRUSTED_PROXIES`; raises ValueError for an entry that is not one."""
+    return tuple(ipaddress.ip_network(proxy, strict=False) for proxy in proxies)

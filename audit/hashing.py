@@ -1,16 +1,21 @@
 """The hash chain's canonical form: what is hashed, and how.
 
 Each chain (one per organization, one for platform events) links its events in order:
-`hash = sha256(prev_hash || canonical_json(event))`, with `prev_hash = ""` for the first event. The
-canonical JSON covers an explicit list of fields, with sorted keys and compact separators, and includes
-the event's chain and sequence, so no event can be moved, dropped or duplicated without breaking a link.
-Database ids and the organization and actor foreign keys are not hashed: the keys are set to NULL when
-the organization or user is deleted (the denormalized slug and actor name are hashed instead).
+`hash = HMAC-SHA256(key, prev_hash || canonical_json(event))`, with `prev_hash = ""` for the first event and
+the key named by the event's `key_id` (see `audit.keys`), so only a holder of the key can write a link that
+verifies. The canonical JSON covers an explicit list of fields, with sorted keys and compact separators, and
+includes the event's chain, sequence and key id, so no event can be moved, dropped or duplicated without
+breaking a link. Database ids and the organization and actor foreign keys are not hashed: the keys are set to
+NULL when the organization or user is deleted (the denormalized slug and actor name are hashed instead).
+
+Events written before the audit log was keyed have no key id and were linked with plain SHA-256 over the
+same canonical form (which then has no `key_id` entry); they verify as such up to the first keyed event.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -81,8 +86,16 @@ def timestamp_text(value: datetime) -> str:
 def canonical(event) -> bytes:
     data = {name: getattr(event, name) for name in HASHED_FIELDS}
     data["timestamp"] = timestamp_text(event.timestamp)
+    if event.key_id:
+        data["key_id"] = event.key_id
     return dumps(data).encode()
 
 
-def event_hash(prev_hash: str, event) -> str:
+def keyed_hash(prev_hash: str, event, secret: bytes) -> str:
+    """The link of an event chained with a key (`event.key_id` names it)."""
+    return hmac.digest(secret, prev_hash.encode() + canonical(event), "sha256").hex()
+
+
+def unkeyed_hash(prev_hash: str, event) -> str:
+    """The link of an event from before the audit log was keyed."""
     return hashlib.sha256(prev_hash.encode() + canonical(event)).hexdigest()

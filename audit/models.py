@@ -1,4 +1,4 @@
-"""Append-only audit events, linked per organization into a hash chain.
+"""Append-only audit events, linked per organization into a keyed hash chain (see `audit.hashing`).
 
 Rows are written only by `audit.services.write_event`. Python refuses to update or delete them (`save()` on
 an existing row, `delete()`, and the queryset's `update()` / `delete()` / bulk writes); on PostgreSQL a
@@ -38,6 +38,7 @@ class Action(models.TextChoices):
     API_REQUEST = "api_request", "API request"
     CREDENTIAL_READ = "credential_read", "Credential read"
     CHECKPOINT = "checkpoint", "Retention checkpoint"
+    KEY_START = "key_start", "Audit key start"
 
 
 class AuditEventQuerySet(OrgScopedQuerySet):
@@ -92,6 +93,12 @@ class AuditEvent(models.Model):
     sequence = models.PositiveBigIntegerField()
     prev_hash = models.CharField(max_length=64, blank=True)
     hash = models.CharField(max_length=64)
+    key_id = models.CharField(
+        max_length=8,
+        blank=True,
+        default="",
+        help_text="Id of the key that chained the event; empty for events from before the log was keyed.",
+    )
 
     objects = AuditEventQuerySet.as_manager()
 

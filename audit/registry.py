@@ -9,7 +9,9 @@ An app registers each of its models once, in its `AppConfig.ready()`::
 
 From then on every create, update and delete through `save()` / `delete()` writes one event, inside the
 change's own transaction, whichever door the change came through (admin, API, management command, Celery
-task, `QuerySet.delete()`). Forward many-to-many changes (`obj.tags.add(...)`) are updates of `obj`.
+task, `QuerySet.delete()`). Forward many-to-many changes (`obj.tags.add(...)`) are updates of `obj`. The
+receivers that write them (`audit.capture`) look models up here; registering also makes the model's saves
+atomic, so that the event commits with the change or not at all.
 
 - `redact`: fields whose values never enter the log (seeds, private keys, token hashes, passwords, `.creds`,
   Nebula configs). The log shows `"<redacted>"` (or null when empty) and still lists the field in
@@ -25,12 +27,13 @@ task, `QuerySet.delete()`). Forward many-to-many changes (`obj.tags.add(...)`) a
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import models
+from django.db import models, router, transaction
 
 from audit.hashing import json_safe
 
@@ -83,11 +86,24 @@ def register(
         raise ValueError(f"{model._meta.label} is already registered for audit.")
     entry = build(model, redact=redact, exclude=exclude, noise=noise)
     _registry[model] = entry
-
-    from audit import capture
-
-    capture.connect(entry)
+    _make_saves_atomic(model)
     return entry
+
+
+def _make_saves_atomic(model: type[models.Model]) -> None:
+    """Django's `save_base` runs `post_save` after an autocommitted write; the event must share its transaction."""
+    save_base = model.save_base
+    if getattr(save_base, "audit_atomic", False):
+        return
+
+    @functools.wraps(save_base)
+    def atomic_save_base(self, *args, using=None, **kwargs):
+        using = using or router.db_for_write(type(self), instance=self)
+        with transaction.atomic(using=using, savepoint=False):
+            return save_base(self, *args, using=using, **kwargs)
+
+    atomic_save_base.audit_atomic = True
+    model.save_base = atomic_save_base
 
 
 def build(

@@ -20,10 +20,11 @@ from django.core.exceptions import FieldDoesNotExist, ObjectDoesNotExist
 from django.db import connections, models, router, transaction
 from django.utils import timezone
 
-from audit import registry
-from audit.context import ANONYMOUS, AuditContext, current, is_enabled
-from audit.hashing import event_hash, json_safe
+from audit import keys, registry
+from audit.context import ANONYMOUS, AuditContext, clean_text, context_from_request, current, is_enabled
+from audit.hashing import json_safe, keyed_hash
 from audit.models import Action, AuditChainHead, AuditEvent, chain_for
+from tenancy.models import ApiToken, Organization
 from tenancy.scoping import org_lookup_for, organization_id_of
 
 BULK_ACTIONS = {"create": Action.BULK_CREATE, "update": Action.BULK_UPDATE, "delete": Action.BULK_DELETE}
@@ -50,10 +51,12 @@ def write_event(
     """Append one event to its chain (the organization's, or the platform's when there is none).
 
     The actor is `actor` (a user) or `actor_name` when given, else the current context's. The write joins
-    the caller's transaction, so a rolled-back change leaves no event.
+    the caller's transaction, so a rolled-back change leaves no event. The event is chained with the first
+    key of `STONEAGE_AUDIT_KEYS` (ImproperlyConfigured when there is none and DEBUG is off).
     """
     if not is_enabled():
         return None
+    key = keys.signing_key()
     context = _context_for(request)
     if actor is not None:
         actor_id, actor_name = actor.pk, actor.get_username()
@@ -92,8 +95,9 @@ def write_event(
             chain=chain,
             sequence=sequence,
             prev_hash=prev_hash,
+            key_id=key.id,
         )
-        event.hash = event_hash(event.prev_hash, event)
+        event.hash = keyed_hash(prev_hash, event, key.secret)
         event.save(using=db)
         with connections[db].cursor() as cursor:
             cursor.execute(f"UPDATE {_heads(db)} SET hash = %s WHERE chain = %s", [event.hash, chain])  # noqa: S608
@@ -130,17 +134,10 @@ def lock_head(chain: str, db: str) -> AuditChainHead | None:
     return AuditChainHead.objects.using(db).select_for_update().filter(chain=chain).first()
 
 
-def clean_text(text: str) -> str:
-    """Text from a request, without the NUL characters PostgreSQL refuses to store."""
-    return text.replace("\x00", "")
-
-
 def _context_for(request) -> AuditContext:
     context = current()
     if request is None or context.request is not None or context.request_id:
         return context
-    from audit.middleware import context_from_request
-
     return context_from_request(request)
 
 
@@ -152,8 +149,6 @@ def _describe(obj: models.Model) -> str:
 
 
 def _organization_slug(organization_id: int, obj: models.Model | None) -> str:
-    from tenancy.models import Organization
-
     if isinstance(obj, Organization):
         return obj.slug
     field = _organization_field(type(obj)) if obj is not None else None
@@ -312,8 +307,6 @@ def record_login_failed(*, request, username: str) -> AuditEvent | None:
 
 
 def record_token_rejected(*, request, prefix: str, reason: str) -> AuditEvent | None:
-    from tenancy.models import ApiToken
-
     prefix = clean_text(prefix)[:16]
     token = ApiToken.objects.filter(prefix=prefix).select_related("organization").first() if prefix else None
     return write_event(

@@ -10,6 +10,7 @@ import uuid
 from celery import signals as celery_signals
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.core.management.base import BaseCommand
 from django.db.models.signals import post_delete
 
 from audit import services
@@ -101,8 +102,6 @@ def _task_finished(task_id=None, **kwargs) -> None:
 
 
 def _audit_management_commands() -> None:
-    from django.core.management.base import BaseCommand
-
     execute = BaseCommand.execute
     if getattr(execute, "audited", False):
         return

@@ -227,6 +227,9 @@ INVITATION_TTL = timedelta(days=env.int("INVITATION_TTL_DAYS", default=7))
 AUDIT_TRUSTED_PROXIES = env.list("AUDIT_TRUSTED_PROXIES", default=[])
 # Record safe API requests (GET/HEAD/OPTIONS) too, not only mutating ones.
 AUDIT_API_READS = env.bool("AUDIT_API_READS", default=False)
+# Comma-separated list of base64 (urlsafe) 32-byte HMAC keys of the hash chains: the first chains new events,
+# all verify. Required unless DEBUG (then derived from SECRET_KEY when unset).
+STONEAGE_AUDIT_KEYS = env.list("STONEAGE_AUDIT_KEYS", default=[])
 
 # --- Email -----------------------------------------------------------------------------------------------
 EMAIL_BACKEND = env.str(

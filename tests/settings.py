@@ -11,6 +11,7 @@ os.environ.setdefault("SECRET_KEY", "test-only-secret-key-" + "k" * 40)
 # A Redis database of its own, so a running `make dev` worker never picks up test tasks.
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
 os.environ.setdefault("STONEAGE_SECRET_KEYS", "dGVzdC1rZXktMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDA=")
+os.environ.setdefault("STONEAGE_AUDIT_KEYS", "dGVzdC1hdWRpdC1rZXktMDAwMDAwMDAwMDAwMDAwMDA=")
 
 from stoneage.settings import *  # noqa: E402, F403
 

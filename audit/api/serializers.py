@@ -30,5 +30,6 @@ class AuditEventSerializer(serializers.ModelSerializer):
             "sequence",
             "prev_hash",
             "hash",
+            "key_id",
         ]
         read_only_fields = fields

@@ -2,7 +2,6 @@
 
 import io
 import json
-from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -10,48 +9,15 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import DatabaseError, connection, transaction
 
-from audit import integrity
-from audit.hashing import event_hash
+from audit import integrity, keys
+from audit.hashing import keyed_hash
 from audit.management.commands.prune_audit import parse_age
 from audit.models import AppendOnlyError, AuditChainHead, AuditEvent
 from audit.services import write_event
+from tests.audit.support import chain_of, tamper, verify, verify_fails
 
 pytestmark = pytest.mark.django_db
 postgres_only = pytest.mark.skipif(connection.vendor != "postgresql", reason="the trigger exists on PostgreSQL only")
-
-
-@contextmanager
-def trigger_bypassed():
-    """What an attacker with table-owner rights can do; the hash chain must still tell."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("ALTER TABLE audit_auditevent DISABLE TRIGGER audit_auditevent_append_only")
-        yield
-        with connection.cursor() as cursor:
-            cursor.execute("ALTER TABLE audit_auditevent ENABLE TRIGGER audit_auditevent_append_only")
-    else:
-        yield
-
-
-def tamper(sql: str, params: list) -> None:
-    with trigger_bypassed(), connection.cursor() as cursor:
-        cursor.execute(sql, params)
-
-
-def verify(**options) -> str:
-    out = io.StringIO()
-    call_command("verify_audit", stdout=out, stderr=io.StringIO(), **options)
-    return out.getvalue()
-
-
-def verify_fails(**options) -> str:
-    with pytest.raises(CommandError) as failure:
-        verify(**options)
-    return str(failure.value)
-
-
-def chain_of(organization) -> list[AuditEvent]:
-    return list(AuditEvent.objects.filter(chain=f"org:{organization.pk}").order_by("sequence"))
 
 
 # --- Append-only ---------------------------------------------------------------------------------------------
@@ -80,6 +46,7 @@ def test_postgres_refuses_update_and_delete(world):
     for sql in [
         "UPDATE audit_auditevent SET object_repr = 'forged' WHERE id = %s",
         "UPDATE audit_auditevent SET organization_id = NULL, object_repr = 'forged' WHERE id = %s",
+        "UPDATE audit_auditevent SET key_id = '' WHERE id = %s",
         "DELETE FROM audit_auditevent WHERE id = %s",
     ]:
         with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
@@ -96,7 +63,8 @@ def test_postgres_refuses_update_and_delete(world):
 
 def test_an_untouched_log_verifies(world):
     out = verify()
-    assert f"Chain org:{world.org.pk}: {len(chain_of(world.org))} events verified." in out
+    key_id = keys.signing_key().id
+    assert f"Chain org:{world.org.pk}: {len(chain_of(world.org))} events verified (key ids {key_id})." in out
     assert "3 chain(s) verified." in out
 
 
@@ -127,9 +95,10 @@ def test_altered_json_is_reported_at_that_event(world):
 
 
 def test_a_rehashed_forgery_breaks_the_next_link(world):
+    # Even with the key, an event cannot be rewritten without rewriting every link after it.
     victim, successor = chain_of(world.org)[1:3]
     victim.object_repr = "forged"
-    forged_hash = event_hash(victim.prev_hash, victim)
+    forged_hash = keyed_hash(victim.prev_hash, victim, keys.signing_key().secret)
     tamper(
         "UPDATE audit_auditevent SET object_repr = 'forged', hash = %s WHERE id = %s",
         [forged_hash, victim.pk],

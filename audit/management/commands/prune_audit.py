@@ -1,6 +1,7 @@
 import re
 from datetime import timedelta
 
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 
 from audit import integrity
@@ -31,6 +32,8 @@ class Command(BaseCommand):
             reports = integrity.prune(age)
         except integrity.PruneRefused as exc:
             raise CommandError(str(exc)) from exc
+        except ImproperlyConfigured as exc:
+            raise CommandError(f"Cannot prune the audit log: {exc}") from exc
         for report in reports:
             self.stdout.write(
                 f"Chain {report.chain}: deleted {report.deleted} events, checkpoint {report.checkpoint.pk}."
