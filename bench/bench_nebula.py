@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cryptography.hazmat.primitives.asymmetric import ed25519, x25519  # noqa: E402
 
+from bench.report import result  # noqa: E402
 from credentials.codecs import nebulacert as nc  # noqa: E402
 
 GOAL = 0.5
@@ -58,11 +59,6 @@ def best_rates(phases: dict[str, Callable[[int], object]], seconds: float) -> di
                 i += 1
             best[name] = max(best[name], ROUND / (time.thread_time() - start))
     return best
-
-
-def verdict(measured: float, limit: float) -> str:
-    ratio = measured / limit
-    return f"ratio {ratio:5.2f}   goal >= {GOAL}: {'met' if ratio >= GOAL else 'NOT met'}"
 
 
 def codec_figures(seconds: float) -> None:
@@ -104,16 +100,19 @@ def codec_figures(seconds: float) -> None:
     )
     load = best_rates({"load": load_signer}, min(seconds, 1.0))["load"]
     print(f"python {sys.version.split()[0]}, certificate v1, signing input {len(message)} bytes")
-    print(f"limit: raw Ed25519 sign                          {rates['raw']:9.0f} /s")
-    print(f"device key: HostSigner.sign + PEM + fingerprint  {rates['device']:9.0f} /s   " + verdict(
-        rates["device"], rates["raw"]
-    ))  # fmt: skip
-    print(f"limit: X25519 keygen + Ed25519 sign              {rates['raw_keygen']:9.0f} /s")
-    print(f"generated key: keygen + sign + PEMs              {rates['generated']:9.0f} /s   " + verdict(
-        rates["generated"], rates["raw_keygen"]
-    ))  # fmt: skip
-    print(f"HostSigner load (once per operation)             {1e6 / load:9.1f} µs")
-
+    result("raw Ed25519 signature", f"{rates['raw']:,.0f}/s", goal="physical limit")
+    device = rates["device"] / rates["raw"]
+    result(
+        "Nebula host certificate, device-supplied key", f"{rates['device']:,.0f}/s",
+        goal=f">= {GOAL} x raw signature", ratio=device, met=device >= GOAL,
+    )  # fmt: skip
+    result("raw X25519 key generation + Ed25519 signature", f"{rates['raw_keygen']:,.0f}/s", goal="physical limit")
+    generated = rates["generated"] / rates["raw_keygen"]
+    result(
+        "Nebula host certificate, generated key", f"{rates['generated']:,.0f}/s",
+        goal=f">= {GOAL} x (keygen + signature)", ratio=generated, met=generated >= GOAL,
+    )  # fmt: skip
+    result("Nebula CA signer load (once per operation)", f"{1e6 / load:,.1f} µs")
 
 def service_rate(hosts: int) -> tuple[float, str]:
     """Certificates per second renewed by `renew_due_hosts`, database included."""
@@ -181,12 +180,12 @@ def main() -> int:
     if args.service_hosts > 0:
         hosts = min(args.service_hosts, 2000)
         rate, vendor = service_rate(hosts)
-        print(f"renew_due_hosts ({vendor}, {hosts} hosts, informational)  {rate:9.0f} /s")
+        result(f"renew_due_hosts ({vendor}, {hosts} hosts)", f"{rate:,.0f}/s")
     subprocess_rate = nebula_cert_rate(min(seconds, 2.0))
     if subprocess_rate is None:
         print("nebula-cert not found on PATH (apt-get install nebula): subprocess comparison not run")
     else:
-        print(f"nebula-cert sign subprocess (informational)      {subprocess_rate:9.1f} /s")
+        result("nebula-cert sign as a subprocess", f"{subprocess_rate:,.1f}/s")
     return 0
 
 
