@@ -34,6 +34,7 @@ from django.db import connection  # noqa: E402
 
 import audit  # noqa: E402
 from audit.models import AuditEvent  # noqa: E402
+from bench.report import result  # noqa: E402
 from tenancy.models import Membership, Organization  # noqa: E402
 
 
@@ -69,11 +70,12 @@ def main() -> int:
         events = AuditEvent.objects.filter(organization=organization, action="create").count()
         assert events == creates * rounds, f"expected {creates * rounds} events, found {events}"
         off, on = min(timings["off"]), min(timings["on"])
-        print(f"database       {connection.vendor} ({database})")
-        print(f"creates        {creates} per round, best of {rounds} rounds")
-        print(f"audit off      {off * 1e6:8.1f} µs per create")
-        print(f"audit on       {on * 1e6:8.1f} µs per create  (+{(on - off) * 1e6:.1f} µs for the event)")
-        print(f"ratio on/off   {on / off:8.2f}")
+        print(f"database {connection.vendor} ({database}); {creates} creates per round, best of {rounds} rounds")
+        result(f"create without audit ({connection.vendor})", f"{off * 1e6:.1f} µs")
+        result(
+            f"create with its audit event ({connection.vendor})",
+            f"{on * 1e6:.1f} µs (+{(on - off) * 1e6:.1f} µs, {on / off:.2f}x)",
+        )
     finally:
         connection.creation.destroy_test_db(database, verbosity=0)
     return 0

@@ -51,6 +51,7 @@ from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 
+from bench.report import result  # noqa: E402
 from credentials.codecs import natsjwt as nj  # noqa: E402
 from credentials.models import Account  # noqa: E402
 from credentials.services import nats as svc  # noqa: E402
@@ -135,10 +136,11 @@ def committed(change) -> tuple[object, float]:
 
 def summary(name: str, samples: list[float], goal: float | None = None) -> None:
     p50, p95 = statistics.median(samples), percentile(samples, 95)
-    verdict = f"   goal p95 <= {goal * 1000:.0f} ms: {'met' if p95 <= goal else 'NOT met'}" if goal else ""
-    print(
-        f"{name:<38} n={len(samples):<4} p50 {p50 * 1000:6.1f} ms  p95 {p95 * 1000:6.1f} ms  "
-        f"max {max(samples) * 1000:6.1f} ms{verdict}"
+    result(
+        f"{name} (n={len(samples)})",
+        f"p50 {p50 * 1000:.1f} ms, p95 {p95 * 1000:.1f} ms, max {max(samples) * 1000:.1f} ms",
+        goal=f"p95 <= {goal * 1000:.0f} ms" if goal else "measured only",
+        met=p95 <= goal if goal else None,
     )
 
 
@@ -192,13 +194,14 @@ def measure_reconcile(directory: Path, port: int, accounts: int, loop: EventLoop
         missing = loop.run(count_missing(observer, list(Account.objects.all())))
     finally:
         server.stop()
-    verdict = "met" if elapsed <= RECONCILE_GOAL * accounts / 1000 else "NOT met"
     print(f"created {accounts} organization accounts in {created:.1f}s (setup, not measured)")
-    print(
-        f"nats_reconcile, {total} accounts -> empty resolver: {elapsed:6.2f} s  ({total / elapsed:.0f}/s)"
-        f"   goal <= {RECONCILE_GOAL:.0f} s per 1,000: {verdict}"
+    goal = RECONCILE_GOAL * accounts / 1000
+    result(
+        f"nats_reconcile, {total} accounts into an empty resolver",
+        f"{elapsed:.2f} s ({total / elapsed:,.0f}/s), {missing} missing after",
+        goal=f"<= {RECONCILE_GOAL:.0f} s per 1,000, none missing",
+        met=elapsed <= goal and missing == 0,
     )
-    print(f"accounts the server does not serve afterwards: {missing}")
 
 
 def observer_creds_lookup() -> str:
