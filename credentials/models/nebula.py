@@ -310,6 +310,8 @@ class Host(models.Model):
             models.UniqueConstraint(fields=["network", "hostname"], name="nebula_host_unique_hostname"),
             models.UniqueConstraint(fields=["network", "overlay_ip"], name="nebula_host_unique_ip"),
         ]
+        # The organization's list, in its order.
+        indexes = [models.Index(fields=["organization", "hostname"], name="nebula_host_org_hostname")]
 
     def __str__(self) -> str:
         return self.hostname
