@@ -80,8 +80,9 @@ def test_filters_hold_on_every_page(world, auditor):
 def test_the_group_filter_asks_the_database(world, auditor):
     make_hosts(make_network(world.org), 3)
     sql = queries_of(lambda: auditor.get(url("host-list", world), {"group": "rack-1"}))
-    assert not [query for query in sql if '"credentials_host"."groups"' in query.split("FROM")[0]]
-    assert [query for query in sql if "@>" in query]
+    # One query, the page's: not every host's groups read into Python first.
+    hosts = [query for query in sql if 'FROM "credentials_host"' in query]
+    assert len(hosts) == 1 and "@>" in hosts[0]
 
 
 def test_another_organizations_hosts_never_appear(world, auditor):
