@@ -19,7 +19,7 @@ from tenancy.roles import AUDIT_READERS
 
 
 class AuditEventPagination(KeysetPagination):
-    """Newest first (the model's order: `-timestamp`, `-id`), served by the (organization, timestamp, id) index."""
+    """Newest first (the model's order: `-timestamp`, `-id`), read backwards along a timestamp index."""
 
     max_page_size = 500
     page_size_query_description = "Events per page (at most 500)."
