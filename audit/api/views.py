@@ -1,46 +1,28 @@
 import csv
 import json
 from collections.abc import Iterable, Iterator
-from datetime import UTC
 
 from django.http import StreamingHttpResponse
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import filters, renderers
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound
-from rest_framework.pagination import CursorPagination
 
 from audit.api.serializers import AuditEventSerializer
 from audit.filtersets import AuditEventFilterSet
 from audit.models import AuditEvent
+from stoneage.api import KeysetPagination
 from stoneage.filters import FilterBackend
 from tenancy.api.base import OrgScopedViewSet
 from tenancy.roles import AUDIT_READERS
 
 
-class AuditEventPagination(CursorPagination):
-    ordering = ("-timestamp", "-id")
-    page_size = 50
-    page_size_query_param = "limit"
-    max_page_size = 500
+class AuditEventPagination(KeysetPagination):
+    """Newest first (the model's order: `-timestamp`, `-id`), read backwards along a timestamp index."""
 
-    def decode_cursor(self, request):
-        """DRF's, plus a check of the position a cursor carries (a timestamp): a forged one is an invalid
-        cursor, not a database error."""
-        cursor = super().decode_cursor(request)
-        if cursor is None or cursor.position is None:
-            return cursor
-        try:
-            position = parse_datetime(cursor.position)
-            if position is None or timezone.is_naive(position):
-                raise ValueError(cursor.position)
-            position = position.astimezone(UTC)
-        except (ValueError, OverflowError):
-            raise NotFound(self.invalid_cursor_message) from None
-        return cursor._replace(position=position.isoformat())
+    max_page_size = 500
+    page_size_query_description = "Events per page (at most 500)."
 
 
 class _ExportRenderer(renderers.BaseRenderer):

@@ -301,6 +301,8 @@ class NatsUser(OrgOwnedMixin):
         ordering = ["name"]
         verbose_name = "NATS user"
         constraints = [models.UniqueConstraint(fields=["account", "name"], name="natsuser_unique_name_per_account")]
+        # The organization's list, in its order (the unique constraint above serves the account's).
+        indexes = [models.Index(fields=["organization", "name"], name="natsuser_org_name")]
 
     def __str__(self) -> str:
         return self.name

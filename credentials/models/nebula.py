@@ -341,6 +341,8 @@ class Host(models.Model):
             models.UniqueConstraint(fields=["network", "hostname"], name="nebula_host_unique_hostname"),
             models.UniqueConstraint(fields=["ca", "overlay_ip"], name="nebula_host_unique_ca_ip"),
         ]
+        # The organization's list, in its order.
+        indexes = [models.Index(fields=["organization", "hostname"], name="nebula_host_org_hostname")]
 
     def __str__(self) -> str:
         return self.hostname

@@ -4,14 +4,15 @@ them before they start streaming, so a bad one is a 400 instead of a download cu
 import base64
 import json
 from datetime import timedelta, timezone
-from urllib.parse import urlencode
 
 import pytest
 from django.urls import reverse
 from rest_framework.test import APIClient
 
 from audit.api.serializers import AuditEventSerializer
+from audit.models import AuditEvent
 from audit.services import write_event
+from stoneage.api import encode_cursor, sort_keys
 
 pytestmark = pytest.mark.django_db
 
@@ -36,8 +37,9 @@ def export_url(kind: str) -> str:
     return reverse(f"audit-api:event-export-{kind}", args=["acme"])
 
 
-def cursor(**tokens) -> str:
-    return base64.b64encode(urlencode(tokens).encode()).decode()
+def cursor(position: str, pk=1) -> str:
+    """A cursor as the list hands them out, with a forged timestamp."""
+    return encode_cursor(sort_keys(AuditEvent.objects.all()), [position, pk])
 
 
 @pytest.mark.parametrize("value", OUT_OF_RANGE + MALFORMED)
@@ -61,16 +63,42 @@ def test_date_filters_with_offsets_still_select_by_instant(world, auditor):
         assert event.pk not in [e["id"] for e in response.data["results"]]
 
 
-@pytest.mark.parametrize("position", ["9999-12-31T23:59:59-23:59", "notadate", "2024-01-01\x00", "2024-01-01T00:00:00"])
+@pytest.mark.parametrize(
+    "position", ["9999-12-31T23:59:59-23:59", "notadate", "2024-01-01\x00", "2024-01-01T00:00:00", None, 5]
+)
 def test_a_forged_cursor_is_an_invalid_cursor(world, auditor, position):
-    response = auditor.get(events_url(), {"cursor": cursor(p=position)})
+    response = auditor.get(events_url(), {"cursor": cursor(position)})
     assert response.status_code == 404, response.content
     assert response.data == {"detail": "Invalid cursor"}
 
 
+@pytest.mark.parametrize(
+    "forged",
+    [
+        "garbage",
+        base64.urlsafe_b64encode(b"p=2024-01-01T00:00:00Z").decode(),  # the cursors of earlier releases
+        base64.urlsafe_b64encode(
+            json.dumps({"k": ["-timestamp", "-id"], "v": ["2024-01-01T00:00:00Z"]}).encode()
+        ).decode(),
+        base64.urlsafe_b64encode(json.dumps({"k": ["-id"], "v": [1], "r": False}).encode()).decode(),
+    ],
+    ids=["not-base64-json", "old-format", "missing-values", "other-ordering"],
+)
+def test_a_cursor_of_another_shape_is_an_invalid_cursor(world, auditor, forged):
+    response = auditor.get(events_url(), {"cursor": forged})
+    assert response.status_code == 404, response.content
+    assert response.data == {"detail": "Invalid cursor"}
+
+
+@pytest.mark.parametrize("pk", [2**63, -(2**63) - 1, "1\x00", 1.5])
+def test_a_forged_id_in_a_cursor_is_an_invalid_cursor(world, auditor, pk):
+    response = auditor.get(events_url(), {"cursor": cursor("2024-01-01T00:00:00+00:00", pk)})
+    assert response.status_code == 404, response.content
+
+
 def test_a_cursor_position_with_any_offset_is_taken_as_its_instant(world, auditor):
     write_event("api_request", organization_id=world.org.pk)
-    response = auditor.get(events_url(), {"cursor": cursor(p="2999-01-01T00:00:00+16:30")})
+    response = auditor.get(events_url(), {"cursor": cursor("2999-01-01T00:00:00+16:30")})
     assert response.status_code == 200, response.content
     assert response.data["results"]
 

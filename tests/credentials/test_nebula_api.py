@@ -139,7 +139,7 @@ def test_another_organizations_rows_are_not_found(world, api):
     assert reload(foreign_host).active and reload(foreign_host).public_key == foreign_host.public_key
     assert not AuditEvent.objects.filter(action="credential_read").exists()
     listing = api.get(url("host-list", world)).json()
-    assert listing["count"] == 0
+    assert listing["results"] == []
 
 
 def test_relations_to_another_organization_are_refused(world, api):
@@ -463,8 +463,8 @@ def test_host_filters(world, api):
     listing = url("host-list", world)
     assert [h["hostname"] for h in api.get(listing, {"group": "web"}).json()["results"]] == ["web-01"]
     assert [h["hostname"] for h in api.get(listing, {"active": "false"}).json()["results"]] == ["old"]
-    assert api.get(listing, {"network": network.pk}).json()["count"] == 3
-    assert api.get(listing, {"search": "db-01"}).json()["count"] == 1
+    assert len(api.get(listing, {"network": network.pk}).json()["results"]) == 3
+    assert len(api.get(listing, {"search": "db-01"}).json()["results"]) == 1
 
 
 def test_host_list_query_count_does_not_grow_with_hosts(world, api, django_assert_max_num_queries):
@@ -473,4 +473,4 @@ def test_host_list_query_count_does_not_grow_with_hosts(world, api, django_asser
         make_host(network)
     api.force_authenticate(world.user("owner"))
     with django_assert_max_num_queries(12):
-        assert api.get(url("host-list", world)).json()["count"] == 5
+        assert len(api.get(url("host-list", world)).json()["results"]) == 5

@@ -197,8 +197,16 @@ class NatsUserSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = ["id", "active", "public_key", "created", "updated"]
 
+    @extend_schema_field(EffectivePermissionsSerializer)
     def get_effective_permissions(self, obj: NatsUser) -> dict:
-        return EffectivePermissionsSerializer(svc.effective_permissions(obj)).data
+        # Lists of strings already: a plain dict, not a serializer (or a deep copy) per row.
+        perms = svc.effective_permissions(obj)
+        return {
+            "pub_allow": perms.pub_allow,
+            "pub_deny": perms.pub_deny,
+            "sub_allow": perms.sub_allow,
+            "sub_deny": perms.sub_deny,
+        }
 
     def get_fields(self):
         fields = super().get_fields()

@@ -8,7 +8,7 @@ credentials). Members and viewers read only the NATS user linked to their own me
 from __future__ import annotations
 
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, Prefetch
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
@@ -29,14 +29,15 @@ from credentials.api.serializers.nats import (
     SigningKeyChangeSerializer,
 )
 from credentials.downloads.nats import creds_response
-from credentials.filtersets import (
+from credentials.filtersets.nats import (
     AccountExportFilterSet,
     AccountImportFilterSet,
     NatsRoleFilterSet,
     NatsUserFilterSet,
 )
-from credentials.models import Account, AccountExport, AccountImport, NatsRole, NatsUser
+from credentials.models import Account, AccountExport, AccountImport, AccountSigningKey, NatsRole, NatsUser
 from credentials.services import nats as svc
+from stoneage.api import BigListMixin
 from tenancy.api.base import OrgScopedViewSet, is_platform_operator, resolve_organization
 from tenancy.roles import ALL_ROLES, MANAGERS, Role
 
@@ -164,11 +165,12 @@ class NatsRoleViewSet(OrgScopedViewSet):
 # --- Users -------------------------------------------------------------------------------------------------------
 
 
-class NatsUserViewSet(OrgScopedViewSet):
+class NatsUserViewSet(BigListMixin, OrgScopedViewSet):
     """NATS users of the organization's account.
 
     Owners and admins manage users and download `.creds` (audited). Auditors read every user; members and
     viewers read only the user linked to their own membership. Platform service users are read-only here.
+    The list pages with cursors (`next`, `previous`).
     """
 
     queryset = NatsUser.objects.select_related("role", "membership__user", "signing_key", "account")
@@ -185,6 +187,21 @@ class NatsUserViewSet(OrgScopedViewSet):
         if self.role not in NATS_READERS:
             queryset = queryset.filter(membership__user=self.request.user)
         return queryset
+
+    def shape_list(self, queryset):
+        # A page's users share one account and a few roles and signing keys: each is fetched once (the account
+        # without its JWT, seed and revocations), not joined into every row. The users' own JWTs and seeds stay
+        # behind too.
+        return (
+            queryset.select_related(None)
+            .select_related("membership__user")
+            .prefetch_related(
+                "role",
+                Prefetch("account", queryset=Account.objects.only("id", "public_key")),
+                Prefetch("signing_key", queryset=AccountSigningKey.objects.only("id", "public_key")),
+            )
+            .defer("seed", "jwt", "membership__user__password")
+        )
 
     def get_managed_object(self) -> NatsUser:
         """The user for a change: platform service users are changed by the platform only."""

@@ -11,7 +11,6 @@ Who may do what:
 
 from __future__ import annotations
 
-import django_filters
 from django.db.models import Count
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -29,9 +28,10 @@ from credentials.api.serializers.nebula import (
     RotationSerializer,
 )
 from credentials.downloads.nebula import CONFIG_CONTENT_TYPE, config_response, text_download
+from credentials.filtersets.nebula import HostFilterSet, NetworkFilterSet
 from credentials.models import CertificateAuthority, Host, Network
 from credentials.services import nebula as svc
-from stoneage.filters import FilterSet, IntegerFilter
+from stoneage.api import BigListMixin
 from tenancy.api.base import OrgScopedViewSet, is_platform_operator
 from tenancy.roles import ALL_ROLES, MANAGERS, Role
 
@@ -108,15 +108,6 @@ class CertificateAuthorityViewSet(OrgScopedViewSet):
 # --- Networks -----------------------------------------------------------------------------------------------------
 
 
-class NetworkFilterSet(FilterSet):
-    # A plain id: a choice filter would tell an unknown id from another organization's.
-    ca = IntegerFilter(field_name="ca_id")
-
-    class Meta:
-        model = Network
-        fields = ["name", "cidr", "ca"]
-
-
 class NetworkViewSet(OrgScopedViewSet):
     """Nebula networks (IPv4 ranges) of the organization's CA."""
 
@@ -144,28 +135,14 @@ class NetworkViewSet(OrgScopedViewSet):
 # --- Hosts --------------------------------------------------------------------------------------------------------
 
 
-class HostFilterSet(FilterSet):
-    network = IntegerFilter(field_name="network_id")
-    group = django_filters.CharFilter(method="filter_group", help_text="Hosts in this group.")
-
-    class Meta:
-        model = Host
-        fields = ["network", "hostname", "overlay_ip", "active", "is_lighthouse", "is_relay", "key_source"]
-
-    def filter_group(self, queryset, name, value):
-        # JSON containment is not available on SQLite; group lists are short, so filter the ids in Python.
-        ids = [pk for pk, groups in queryset.values_list("pk", "groups") if value in (groups or [])]
-        return queryset.filter(pk__in=ids)
-
-
 HOST_CONFIG_RESPONSE = {
     (200, YAML_CONTENT_TYPE): OpenApiResponse(OpenApiTypes.STR, description="The host's Nebula config (YAML).")
 }
 
 
-class HostViewSet(OrgScopedViewSet):
+class HostViewSet(BigListMixin, OrgScopedViewSet):
     """Nebula hosts. Create one with a device's public key (the device keeps its private key) or without (we
-    generate the key pair and deliver the private key in the config)."""
+    generate the key pair and deliver the private key in the config). The list pages with cursors."""
 
     queryset = Host.objects.select_related("network")
     serializer_class = HostSerializer
@@ -174,6 +151,10 @@ class HostViewSet(OrgScopedViewSet):
     ordering_fields = ["hostname", "overlay_ip", "not_after", "created"]
     read_roles = HOST_READERS
     action_roles = {"config": MANAGERS}
+
+    def shape_list(self, queryset):
+        # The list shows the network's id only, and never the private key.
+        return queryset.select_related(None).defer("private_key")
 
     def perform_create(self, serializer):
         data = dict(serializer.validated_data)

@@ -1,3 +1,5 @@
+"""Filters of the NATS lists: roles, users, exports and imports."""
+
 import django_filters
 
 from credentials.models import AccountExport, AccountImport, NatsRole, NatsUser

@@ -1,0 +1,1 @@
+"""Query filters of the credentials API, one module per half: `nats.py` and `nebula.py`."""
