@@ -8,7 +8,7 @@ from stoneage.search_indexes import trigram_indexes
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("audit", "0002_append_only_trigger"),
+        ("audit", "0003_keyed_chain"),
     ]
 
     operations = [

@@ -8,7 +8,7 @@ from stoneage.search_indexes import trigram_indexes
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("credentials", "0003_revocations_belong_to_the_ca"),
+        ("credentials", "0006_host_ca_and_rekey"),
     ]
 
     operations = [
