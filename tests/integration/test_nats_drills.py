@@ -8,6 +8,7 @@ import time
 import pytest
 from django.core.management import call_command
 
+from credentials import outbox
 from credentials.models import Account, NatsUser
 from credentials.services import nats as svc
 from tests.integration import live
@@ -121,9 +122,9 @@ def test_broker_down_during_writes_then_the_beat_catches_up(api, own_broker, con
     live.wait_pushed(5)
 
     own_broker.stop()
-    with caplog.at_level(logging.WARNING, logger="credentials.services.nats"):
+    with caplog.at_level(logging.WARNING, logger="credentials.outbox"):
         started = time.monotonic()
-        svc.queue_push(acme.pk)  # what every change does after commit: gives up at once, raises nothing
+        outbox.push_account(acme.pk)  # what every change does after commit: gives up at once, raises nothing
         assert time.monotonic() - started < 0.5
         for i in range(3):
             create_org(api, f"new-{i}")
