@@ -283,10 +283,10 @@ def _redeletions(sent: list[tuple[Job, object]], deletes: list[Job]) -> list[Job
     """Deletion jobs for the tombstones of keys just updated: a deletion that overtook one of these updates is
     sent again after it (the tombstone is reopened first, so the beat task repeats it if this run dies)."""
     keys = {job.public_key for job, _ in sent}
-    if not keys:
-        return []
-    tombstones = AccountTombstone.objects.filter(public_key__in=keys)
-    tombstones.filter(done_at__isnull=False).update(done_at=None)
+    tombstones = list(AccountTombstone.objects.filter(public_key__in=keys)) if keys else []
+    reopened = [t.pk for t in tombstones if t.done_at is not None]
+    if reopened:
+        AccountTombstone.objects.filter(pk__in=reopened).update(done_at=None)
     queued = {job.tombstone_id for job in deletes}
     return [tombstone_job(t) for t in tombstones if t.pk not in queued]
 

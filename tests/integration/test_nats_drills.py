@@ -118,8 +118,8 @@ def test_broker_down_during_writes_then_the_beat_catches_up(api, own_broker, con
     acme = Account.objects.get(organization=make_org("acme", make_user("olivia")))
     users = make_devices(acme, 5)
     old_creds = [svc.user_creds(user) for user in users]
+    live.wait_pushed(5)  # the account is on the server before its devices connect
     clients = [connect(creds) for creds in old_creds]
-    live.wait_pushed(5)
 
     own_broker.stop()
     with caplog.at_level(logging.WARNING, logger="credentials.outbox"):
