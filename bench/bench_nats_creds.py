@@ -98,11 +98,12 @@ def service_rate(users: int) -> tuple[float, str]:
     django.setup()
     from django.db import connection
 
+    from credentials import outbox
     from credentials.services import nats as svc
     from tenancy.models import Organization
 
     connection.creation.create_test_db(verbosity=0, autoclobber=True)
-    svc.queue_push = lambda account_id: None  # no broker here; pushing is bench_nats_push's subject
+    outbox.push_account = lambda account_id: None  # no broker here; pushing is bench_nats_push's subject
     svc.bootstrap()
     account = Organization.objects.create(name="Bench", slug="bench").nats_account  # provisioned by the signal
     start = time.perf_counter()

@@ -52,6 +52,7 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 
 from bench.report import result  # noqa: E402
+from credentials import outbox  # noqa: E402
 from credentials.codecs import natsjwt as nj  # noqa: E402
 from credentials.models import Account  # noqa: E402
 from credentials.services import nats as svc  # noqa: E402
@@ -173,7 +174,7 @@ def measure_reconcile(directory: Path, port: int, accounts: int, loop: EventLoop
     started = time.perf_counter()
     # Accounts straight from the service (no per-organization extras such as the twin reader or a Nebula CA),
     # in one transaction, and nothing queued: the reconcile below is what pushes them.
-    with transaction.atomic(), mock.patch.object(svc, "queue_push", lambda account_id: None):
+    with transaction.atomic(), mock.patch.object(outbox, "push_account", lambda account_id: None):
         organizations = Organization.objects.bulk_create(
             Organization(name=f"Fleet {i}", slug=f"fleet-{i}") for i in range(accounts)
         )

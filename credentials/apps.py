@@ -6,7 +6,9 @@ class CredentialsConfig(AppConfig):
     verbose_name = "Credentials"
 
     def ready(self) -> None:
-        from credentials import auditing, push, signals  # noqa: F401 - signals connects the receivers
+        # `signals` connects the receivers; `tasks` registers the push tasks in every process, so that what
+        # `credentials.outbox` queues by name runs eagerly when Celery is told to.
+        from credentials import auditing, push, signals, tasks  # noqa: F401
         from credentials.services import nebula
         from stoneage.health import register_check
 

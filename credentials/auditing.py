@@ -6,12 +6,16 @@ from audit.registry import register
 def register_nats() -> None:
     """Every change to the NATS trust chain is in the audit log. Seeds are redacted by their field class; a user
     JWT is redacted too (a bearer JWT connects on its own), an account JWT is public but left out as derived
-    data (its revision is logged), and so are the expiries kept to prune revocations."""
+    data (its revision is logged), and so are the expiries kept to prune revocations and the push pipeline's lease."""
     from credentials.models import nats as m
 
     register(m.Operator, exclude=["jwt"])
     register(m.OperatorSigningKey)
-    register(m.Account, exclude=["jwt", "revocation_expiries"], noise=["pushed_revision", "pushed_at", "push_error"])
+    register(
+        m.Account,
+        exclude=["jwt", "revocation_expiries", "push_lease_until"],
+        noise=["pushed_revision", "pushed_at", "push_error"],
+    )
     register(m.AccountSigningKey)
     register(m.AccountTombstone, noise=["attempts", "last_error"])
     register(m.NatsRole)

@@ -1,9 +1,23 @@
 """Pushes account JWTs to nats-server (`$SYS.REQ.CLAIMS.UPDATE` / `$SYS.REQ.CLAIMS.DELETE`).
 
-One run opens one NATS connection as a short-lived system-account user, sends every request concurrently,
-and records each outcome with compare-and-set: `pushed_revision` only moves forward. A pusher whose revision
+One run opens one NATS connection as a short-lived system-account user, sends requests concurrently, and
+records each outcome with compare-and-set: `pushed_revision` only moves forward. A pusher whose revision
 turned out stale (a newer one was stored meanwhile) pushes again, so the last JWT on the server is always
 the newest one, whichever worker finished last.
+
+Deletion wins: a late update never brings back an account that was deleted or switched off.
+
+- An update is sent only under a *lease*: one statement sets `Account.push_lease_until` on the rows that are
+  still there, switched on and not tombstoned, and only those are sent, within the lease. Deleting an account
+  locks its row first, so it either comes before the claim (nothing is sent) or after it (its tombstone copies
+  the lease into `not_before`). The lease ends early when every request of the run was answered.
+- In one run, updates are sent and answered (or given up) before any deletion is sent.
+- A deletion counts (tombstone done, or an inactive account's revision pushed) only if it was sent after any
+  lease on that account: until then it stays pending and is sent again by the next run (the beat task).
+- After its updates, a run reopens the tombstones of the keys it just updated and deletes them again, so a
+  deletion that overtook one of its updates is repeated at once.
+
+A worker that dies at any point leaves either nothing sent, or a lease that makes the deletion wait for it.
 """
 
 from __future__ import annotations
@@ -13,14 +27,18 @@ import base64
 import contextlib
 import json
 import logging
+import math
+import time
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 import nats
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from credentials.codecs import natsjwt as nj
@@ -47,6 +65,13 @@ class Job:
     revision: int = 0
     tombstone_id: int | None = None
     label: str = ""
+    public_key: str = ""
+    #: When its batch started sending (a deletion counts only if sent after any lease on the account).
+    sent_at: datetime | None = None
+
+    @property
+    def is_update(self) -> bool:
+        return self.subject == UPDATE_SUBJECT
 
 
 @dataclass
@@ -81,7 +106,14 @@ def job_for(account: Account) -> Job:
         subject, payload = UPDATE_SUBJECT, account.jwt
     else:
         subject, payload = DELETE_SUBJECT, svc.delete_claim_jwt(account.public_key)
-    return Job(subject, payload, account_id=account.pk, revision=account.revision, label=account.name)
+    return Job(
+        subject,
+        payload,
+        account_id=account.pk,
+        revision=account.revision,
+        label=account.name,
+        public_key=account.public_key,
+    )
 
 
 def tombstone_job(tombstone: AccountTombstone) -> Job:
@@ -90,6 +122,7 @@ def tombstone_job(tombstone: AccountTombstone) -> Job:
         svc.delete_claim_jwt(tombstone.public_key),
         tombstone_id=tombstone.pk,
         label=f"{tombstone.name} (deleted)",
+        public_key=tombstone.public_key,
     )
 
 
@@ -134,12 +167,16 @@ async def system_connection(credentials: tuple[str, str], url: str, timeout: flo
     return nc
 
 
-async def _send_all(jobs: list[Job], credentials: tuple[str, str], url: str, timeout: float) -> list:
+async def _send_all(
+    jobs: list[Job], credentials: tuple[str, str], url: str, timeout: float, send_by: float | None
+) -> list:
     nc = await system_connection(credentials, url, timeout)
     limit = asyncio.Semaphore(CONCURRENCY)
 
     async def send(job: Job) -> str | Exception:
         async with limit:
+            if send_by is not None and time.monotonic() > send_by:
+                return PushError("not sent within its lease; it is pushed again later")
             try:
                 msg = await nc.request(job.subject, job.payload.encode(), timeout=timeout)
                 return parse_reply(msg.data)
@@ -164,14 +201,15 @@ def run_async(make_coroutine: Callable[[], Coroutine]):
         return pool.submit(lambda: asyncio.run(make_coroutine())).result()
 
 
-def send_jobs(jobs: list[Job]) -> list[str | Exception]:
-    """Send jobs over one connection; a connection failure fails every job with the same error."""
+def send_jobs(jobs: list[Job], send_by: float | None = None) -> list[str | Exception]:
+    """Send jobs over one connection; a connection failure fails every job with the same error. No request
+    starts after `send_by` (a `time.monotonic()` value): such a job fails, unsent."""
     if not jobs:
         return []
     try:
         credentials = svc.system_push_credentials()
         url, timeout = settings.NATS_URL, settings.NATS_REQUEST_TIMEOUT
-        return run_async(lambda: _send_all(jobs, credentials, url, timeout))
+        return run_async(lambda: _send_all(jobs, credentials, url, timeout, send_by))
     except Exception as exc:
         error = PushError(f"cannot reach NATS at {settings.NATS_URL}: {exc or type(exc).__name__}")
         return [error] * len(jobs)
@@ -189,32 +227,113 @@ def _record(job: Job, outcome: str | Exception, report: PushReport) -> None:
         return
     report.pushed.append(job.label)
     if job.account_id is not None:
-        Account.objects.filter(pk=job.account_id, pushed_revision__lt=job.revision).update(
-            pushed_revision=job.revision, pushed_at=now, push_error=""
-        )
+        done = Account.objects.filter(pk=job.account_id, pushed_revision__lt=job.revision)
+        if not job.is_update:
+            done = done.filter(Q(push_lease_until__isnull=True) | Q(push_lease_until__lte=job.sent_at))
+        done.update(pushed_revision=job.revision, pushed_at=now, push_error="")
     if job.tombstone_id is not None:
-        AccountTombstone.objects.filter(pk=job.tombstone_id).update(done_at=now, last_error="")
+        AccountTombstone.objects.filter(pk=job.tombstone_id).filter(
+            Q(not_before__isnull=True) | Q(not_before__lte=job.sent_at)
+        ).update(done_at=now, last_error="")
+
+
+def _lease(count: int) -> tuple[float, timedelta]:
+    """How long a batch of `count` updates may take to start sending, and how long its requests may take to land
+    (connect, the semaphore's queue, one request timeout, a margin)."""
+    timeout = settings.NATS_REQUEST_TIMEOUT
+    sending = timeout + timeout * math.ceil(count / CONCURRENCY)
+    return sending, timedelta(seconds=sending + timeout + 1)
+
+
+def claim(jobs: list[Job]) -> tuple[list[Job], datetime]:
+    """Lease the accounts of these update jobs: only rows still there, switched on and not tombstoned are
+    claimed (an `UPDATE`, so it waits for a deletion in progress). Returns the claimed jobs and the lease."""
+    _, duration = _lease(len(jobs))
+    lease = timezone.now() + duration
+    ids = [job.account_id for job in jobs]
+    claimable = Account.objects.filter(pk__in=ids, active=True).exclude(
+        public_key__in=AccountTombstone.objects.values("public_key")
+    )
+    with transaction.atomic():
+        claimable.update(push_lease_until=Greatest(Coalesce("push_lease_until", Value(lease)), Value(lease)))
+        claimed = set(claimable.filter(push_lease_until__gte=lease).values_list("pk", flat=True))
+    return [job for job in jobs if job.account_id in claimed], lease
+
+
+def _send_updates(updates: list[Job], report: PushReport) -> tuple[list[Job], list[tuple[Job, object]]]:
+    """Claim, send and record update jobs; returns the refused jobs and (job, outcome) of those sent."""
+    if not updates:
+        return [], []
+    started = time.monotonic()
+    sending, _ = _lease(len(updates))
+    claimed, lease = claim(updates)
+    outcomes = send_jobs(claimed, send_by=started + sending)
+    sent = list(zip(claimed, outcomes, strict=True))
+    with transaction.atomic():
+        for job, outcome in sent:
+            _record(job, outcome, report)
+        # A request that got no answer may still land: its lease runs out instead of being released.
+        answered = [job.account_id for job, outcome in sent if not isinstance(outcome, Exception)]
+        Account.objects.filter(pk__in=answered, push_lease_until=lease).update(push_lease_until=None)
+    claimed_ids = {job.account_id for job in claimed}
+    return [job for job in updates if job.account_id not in claimed_ids], sent
+
+
+def _redeletions(sent: list[tuple[Job, object]], deletes: list[Job]) -> list[Job]:
+    """Deletion jobs for the tombstones of keys just updated: a deletion that overtook one of these updates is
+    sent again after it (the tombstone is reopened first, so the beat task repeats it if this run dies)."""
+    keys = {job.public_key for job, _ in sent}
+    tombstones = list(AccountTombstone.objects.filter(public_key__in=keys)) if keys else []
+    reopened = [t.pk for t in tombstones if t.done_at is not None]
+    if reopened:
+        AccountTombstone.objects.filter(pk__in=reopened).update(done_at=None)
+    queued = {job.tombstone_id for job in deletes}
+    return [tombstone_job(t) for t in tombstones if t.pk not in queued]
+
+
+def _send_deletes(deletes: list[Job], report: PushReport) -> list[tuple[Job, object]]:
+    if not deletes:
+        return []
+    sent_at = timezone.now()
+    for job in deletes:
+        job.sent_at = sent_at
+    sent = list(zip(deletes, send_jobs(deletes), strict=True))
+    with transaction.atomic():
+        for job, outcome in sent:
+            _record(job, outcome, report)
+    return sent
+
+
+def _catch_up(refused: list[Job], sent: list[tuple[Job, object]]) -> list[Job]:
+    """Jobs for what changed while this round was in flight: accounts pushed at a revision that is no longer
+    the newest, and refused updates of accounts still there (switched off meanwhile: now a deletion)."""
+    pushed = {
+        job.account_id: job.revision
+        for job, outcome in sent
+        if job.account_id is not None and not isinstance(outcome, Exception)
+    }
+    refused_ids = {job.account_id for job in refused}
+    accounts = Account.objects.filter(pk__in=pushed.keys() | refused_ids)
+    return [
+        job_for(account)
+        for account in accounts
+        if (account.pk in pushed and account.revision != pushed[account.pk])
+        or (account.pk in refused_ids and account.push_pending)
+    ]
 
 
 def push(accounts: list[Account], tombstones: list[AccountTombstone] = ()) -> PushReport:
-    """Push the current state of `accounts` and pending `tombstones`, catching up with revisions stored
-    while the push was in flight."""
+    """Push the current state of `accounts` and pending `tombstones`, updates before deletions, catching up
+    with revisions stored while the push was in flight (see the module's docstring for the ordering rules)."""
     report = PushReport()
     jobs = [job_for(a) for a in accounts] + [tombstone_job(t) for t in tombstones]
     for _ in range(MAX_CATCH_UP_ROUNDS):
-        outcomes = send_jobs(jobs)
-        with transaction.atomic():  # one commit for the whole run, not one per account (1,000s on reconcile)
-            for job, outcome in zip(jobs, outcomes, strict=True):
-                _record(job, outcome, report)
-        pushed_ids = {
-            job.account_id: job.revision
-            for job, outcome in zip(jobs, outcomes, strict=True)
-            if job.account_id is not None and not isinstance(outcome, Exception)
-        }
-        stale = [a for a in Account.objects.filter(pk__in=pushed_ids) if a.revision != pushed_ids[a.pk]]
-        if not stale:
+        deletes = [job for job in jobs if not job.is_update]
+        refused, updated = _send_updates([job for job in jobs if job.is_update], report)
+        deleted = _send_deletes(deletes + _redeletions(updated, deletes), report)
+        jobs = _catch_up(refused, updated + deleted)
+        if not jobs:
             break
-        jobs = [job_for(a) for a in stale]
     return report
 
 

@@ -149,6 +149,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "credentials.tasks.nats.push_pending",
         "schedule": env.float("NATS_PUSH_PENDING_INTERVAL", default=30.0),
     },
+    # Deactivates the NATS users of people deactivated in bulk and follows organizations (de)activated in bulk:
+    # `QuerySet.update()` sends no signal.
+    "nats-reconcile-switched-off": {
+        "task": "credentials.tasks.nats.reconcile_switched_off",
+        "schedule": env.float("NATS_RECONCILE_INTERVAL", default=300.0),
+    },
     # Nebula: renew host certificates with <= 20 % of their lifetime left; warn about CAs expiring within 90 days.
     "nebula-renew-hosts": {"task": "credentials.tasks.nebula.renew_due_hosts", "schedule": crontab(hour=3, minute=0)},
     "nebula-ca-expiry": {"task": "credentials.tasks.nebula.warn_expiring_cas", "schedule": crontab(hour=3, minute=30)},

@@ -79,7 +79,10 @@ class OrganizationAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            super().save_model(request, obj, form, change)
+            changes = {
+                name: form.cleaned_data[name] for name in form.changed_data if name in services.ORGANIZATION_FIELDS
+            }
+            services.update_organization(obj, acting_user=request.user, **changes)
             return
         created = services.create_organization(
             name=obj.name,
@@ -92,7 +95,20 @@ class OrganizationAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
         obj._state.adding = False
         obj.created, obj.updated = created.created, created.updated
         if not obj.active:
-            obj.save(update_fields=["active"])
+            services.update_organization(created, acting_user=request.user, active=False)
+
+    def get_deleted_objects(self, objs, request):
+        # Everything the organization owns goes with it (its NATS users in bulk, its NATS account deleted from the
+        # servers); the admins of those rows refuse deleting them one by one, which must not block this.
+        deleted, counts, _, protected = super().get_deleted_objects(objs, request)
+        return deleted, counts, set(), protected
+
+    def delete_model(self, request, obj):
+        services.delete_organization(obj, acting_user=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for organization in queryset:
+            services.delete_organization(organization, acting_user=request.user)
 
 
 class MembershipAdminForm(forms.ModelForm):

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from tenancy.models import ApiToken, Invitation, Membership, Organization, hash_secret
 from tenancy.roles import MANAGERS, Role
+from tenancy.signals import organization_deleting
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +76,46 @@ def create_organization(*, name: str, slug: str, owner, acting_user, description
     organization.save()
     Membership.objects.create(user=owner, organization=organization, role=Role.OWNER, invited_by=acting_user)
     return organization
+
+
+#: What `update_organization` takes (the model refuses a new slug: it is fixed at creation).
+ORGANIZATION_FIELDS = ("name", "slug", "description", "active")
+
+
+def _require_operator(acting_user, what: str) -> None:
+    if not (acting_user and acting_user.is_active and acting_user.is_superuser):
+        raise PermissionDenied(f"Only platform operators {what}.")
+
+
+@transaction.atomic
+def update_organization(organization: Organization, *, acting_user, **changes) -> Organization:
+    """Rename, describe, deactivate or reactivate an organization (platform operators). A deactivated
+    organization's people cannot act in it and its NATS account is withdrawn until it is reactivated (the
+    credentials app follows the save); a suspension of the account by an operator stays in force either way."""
+    _require_operator(acting_user, "change organizations")
+    unknown = set(changes) - set(ORGANIZATION_FIELDS)
+    if unknown:
+        raise ValidationError({name: "This field cannot be changed." for name in sorted(unknown)})
+    organization = Organization.objects.select_for_update().get(pk=organization.pk)
+    changed = [name for name, value in changes.items() if getattr(organization, name) != value]
+    if not changed:
+        return organization
+    for name in changed:
+        setattr(organization, name, changes[name])
+    organization.full_clean()
+    organization.save(update_fields=[*changed, "updated"])
+    return organization
+
+
+@transaction.atomic
+def delete_organization(organization: Organization, *, acting_user) -> None:
+    """Delete an organization and everything it owns (platform operators). Apps that own rows of it remove them
+    in bulk first (`organization_deleting`): its NATS account is deleted from the servers (every client
+    disconnected) and its NATS users go with it, whatever roles they hold."""
+    _require_operator(acting_user, "delete organizations")
+    organization = Organization.objects.select_for_update().get(pk=organization.pk)
+    organization_deleting.send(sender=Organization, organization=organization)
+    organization.delete()
 
 
 # --- Memberships ---------------------------------------------------------------------------------------------

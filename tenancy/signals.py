@@ -1,7 +1,12 @@
-"""Signals other apps listen to (the audit log records them)."""
+"""Signals other apps listen to: rejected API tokens (the audit log records them) and organization deletions."""
 
 from django.dispatch import Signal
 
 #: Sent when a request presents an API token that is malformed, unknown, expired or revoked.
 #: Arguments: request, prefix (str, may be ""), reason (str).
 api_token_rejected = Signal()
+
+#: Sent by `tenancy.services.delete_organization` inside its transaction, before the organization and its cascade
+#: are deleted, so that apps owning rows of the organization remove them in bulk first (credentials: the NATS
+#: account is deleted from the servers with one tombstone, its users with it). Arguments: organization.
+organization_deleting = Signal()

@@ -34,7 +34,6 @@ from credentials.models import (
     Operator,
     OperatorSigningKey,
 )
-from credentials.models.nats import validate_subject, validate_subject_list
 from credentials.services import nats as svc
 from tenancy.admin_mixins import ListFilterLookupsOnlyMixin, OrgScopedAdminMixin
 from tenancy.models import Membership
@@ -67,12 +66,10 @@ class SubjectListFormField(forms.CharField):
         text = super().to_python(value) or ""
         return list(dict.fromkeys(line.strip() for line in text.splitlines() if line.strip()))
 
-    def validate(self, value):
-        super().validate(value)
-        validate_subject_list(value)
-
 
 class SubjectListsForm(forms.ModelForm):
+    """Subjects are validated by the model fields (each bad one named)."""
+
     publish_allow = SubjectListFormField(label="Publish allow")
     publish_deny = SubjectListFormField(label="Publish deny")
     subscribe_allow = SubjectListFormField(label="Subscribe allow")
@@ -183,20 +180,21 @@ class AccountAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
         "name",
         "organization",
         "active",
+        "suspended",
         "revision",
         "pushed_revision",
         "push_state",
         "pushed_at",
         "short_push_error",
     ]
-    list_filter = ["active", PushStateFilter]
+    list_filter = ["active", "suspended", PushStateFilter]
     list_select_related = ["organization"]
     search_fields = ["name", "public_key", "organization__name"]
     inlines = [AccountSigningKeyInline]
     actions = ["push_now", "add_signing_key", "rotate_signing_keys"]
-    editable_fields = ("active", *Account.LIMIT_FIELDS)
+    editable_fields = Account.EDITABLE_FIELDS
     fieldsets = [
-        (None, {"fields": ["name", "organization", "public_key", "active"]}),
+        (None, {"fields": ["name", "organization", "public_key", "active", "suspended"]}),
         (
             "Limits",
             {
@@ -211,6 +209,7 @@ class AccountAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
         "name",
         "organization",
         "public_key",
+        "active",
         "push_state",
         "revision",
         "pushed_revision",
@@ -348,20 +347,11 @@ class NatsRoleForm(SubjectListsForm):
             "max_payload",
         ]
 
-    def clean(self):
-        cleaned = super().clean()
-        organization, name = self.organization(), cleaned.get("name")
-        if organization is not None and name:
-            clash = NatsRole.objects.filter(organization=organization, name=name).exclude(pk=self.instance.pk)
-            if clash.exists():
-                self.add_error("name", "A NATS role with this name already exists in this organization.")
-        return cleaned
-
 
 @admin.register(NatsRole)
 class NatsRoleAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
-    """Saving a role reissues the JWTs of its active users (credentials.signals); their earlier JWTs are revoked
-    when the role now grants less."""
+    """Roles are created and changed through `create_role` / `update_role`: changing what a role grants
+    reissues the JWTs of its active users (their earlier JWTs are revoked when the role now grants less)."""
 
     form = NatsRoleForm
     view_roles = NATS_READERS
@@ -387,6 +377,25 @@ class NatsRoleAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
     @admin.display(description="Users", ordering="user_count")
     def user_count(self, obj: NatsRole) -> int:
         return obj.user_count
+
+    def save_model(self, request, obj, form, change):
+        fields = {name: value for name, value in form.cleaned_data.items() if name != "organization"}
+        if change:
+            svc.update_role(obj, **fields)
+            return
+        created = svc.create_role(organization=obj.organization, **fields)
+        obj.pk = created.pk
+        obj._state.adding = False
+
+    def delete_model(self, request, obj):
+        svc.delete_role(obj)
+
+    def delete_queryset(self, request, queryset):
+        for role in queryset:
+            try:
+                svc.delete_role(role)
+            except ValidationError as exc:
+                self.message_user(request, f"{role}: {_message(exc)}", messages.ERROR)
 
 
 # --- Users -------------------------------------------------------------------------------------------------------
@@ -425,16 +434,7 @@ class NatsUserForm(SubjectListsForm):
         account = Account.objects.filter(organization=organization).first()
         if account is None:
             raise ValidationError("This organization has no NATS account yet; the platform is not bootstrapped.")
-        self.instance.account = account
-        for name in ("role", "membership"):
-            related = cleaned.get(name)
-            if related is not None and related.organization_id != organization.pk:
-                self.add_error(name, f"This {related._meta.verbose_name} belongs to another organization.")
-        users = NatsUser.objects.exclude(pk=self.instance.pk)
-        if cleaned.get("name") and users.filter(account=account, name=cleaned["name"]).exists():
-            self.add_error("name", "A NATS user with this name already exists in this account.")
-        if cleaned.get("membership") and users.filter(membership=cleaned["membership"]).exists():
-            self.add_error("membership", "This membership is already linked to another NATS user.")
+        self.instance.account = account  # the model's rules (names, relations, links) are checked against it
         return cleaned
 
 
@@ -624,24 +624,8 @@ class AccountExportForm(AccountLinkForm):
             "description",
         ]
 
-    def clean(self):
-        cleaned = super().clean()
-        account, subject = getattr(self.instance, "account", None), cleaned.get("subject")
-        if self.instance.account_id and subject:
-            clash = AccountExport.objects.filter(account=account, subject=subject).exclude(pk=self.instance.pk)
-            if clash.exists():
-                self.add_error("subject", "This account already exports this subject.")
-        return cleaned
-
 
 class AccountImportForm(AccountLinkForm):
-    local_subject = forms.CharField(
-        max_length=500,
-        required=False,
-        validators=[validate_subject],
-        help_text="Remap the imported subject locally (may use $1 …); empty = same subject.",
-    )
-
     class Meta:
         model = AccountImport
         fields = ["organization", "name", "subject", "local_subject", "exporter", "kind", "share", "token"]
@@ -691,5 +675,7 @@ class AccountImportAdmin(AccountLinkAdmin):
             if not request.user.is_superuser:
                 queryset = queryset.filter(Q(is_system=True) | Q(organization__in=self.writable_organizations(request)))
             kwargs["queryset"] = queryset
+            # Another tenant's account gets the answer of one that does not exist (the model says the same).
+            kwargs["error_messages"] = {"invalid_choice": AccountImport.NO_SUCH_EXPORTER}
             return admin.ModelAdmin.formfield_for_foreignkey(self, db_field, request, **kwargs)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)

@@ -58,7 +58,7 @@ def bind_secrets_to_columns(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("credentials", "0003_revocations_belong_to_the_ca"),
+        ("credentials", "0004_account_suspension_and_push_lease"),
     ]
 
     operations = [

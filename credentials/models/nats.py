@@ -2,6 +2,10 @@
 
 Secrets (seeds) are `EncryptedSecretField`s. Every account change bumps `revision` and stores the re-signed
 JWT in the same transaction; the push pipeline (credentials.tasks) brings `pushed_revision` up to it.
+
+The rules of these models (uniqueness with a message naming the field, relations kept inside one
+organization, cross-field rules) live in their `clean()` and field definitions, so the API, the admin and the
+domain actions all get them from `full_clean()`; the database constraints stay as the last guard.
 """
 
 from __future__ import annotations
@@ -99,6 +103,14 @@ class Account(models.Model):
     Only the identity public key is kept, never its seed: the account JWT is signed by an operator signing
     key and users by the account's signing keys, so nothing signs with the identity key (the system account
     included), and a seed nothing needs is only something to leak.
+
+    Two separate facts switch a tenant off NATS, each written by its own door and never by the other: the
+    organization is inactive (`Organization.active`, owned by tenancy) or a platform operator suspended the
+    account (`suspended`). `active` is derived from both whenever the account is signed
+    (`credentials.services.nats.sign_account`), never set directly: it is what the push pipeline acts on (the JWT
+    is pushed, or the account is deleted from NATS), and comparing it with both facts tells when an
+    organization change has to reach NATS. So reactivating the organization leaves a suspension in force, and
+    lifting the suspension leaves an inactive organization off.
     """
 
     organization = models.OneToOneField(
@@ -107,7 +119,15 @@ class Account(models.Model):
     is_system = models.BooleanField(default=False, editable=False)
     name = models.CharField(max_length=100)
     public_key = models.CharField(max_length=56, unique=True, editable=False)
-    active = models.BooleanField(default=True, help_text="Inactive accounts are withdrawn from NATS.")
+    suspended = models.BooleanField(
+        default=False,
+        help_text="Set by a platform operator: the account is withdrawn from NATS whatever its organization's state.",
+    )
+    active = models.BooleanField(
+        default=True,
+        editable=False,
+        help_text="On NATS: the organization is active and the account is not suspended (derived from both).",
+    )
 
     max_connections = models.BigIntegerField(default=UNLIMITED, help_text="-1 = unlimited, 0 = none.")
     max_leaf_nodes = models.BigIntegerField(default=UNLIMITED)
@@ -129,6 +149,9 @@ class Account(models.Model):
     pushed_revision = models.PositiveBigIntegerField(default=0, editable=False)
     pushed_at = models.DateTimeField(null=True, blank=True, editable=False)
     push_error = models.TextField(blank=True, editable=False)
+    #: Until then an update push of this account may still reach a server (`credentials.push`); an account deleted
+    #: before then is deleted from NATS again after it (`AccountTombstone.not_before`).
+    push_lease_until = models.DateTimeField(null=True, blank=True, editable=False)
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 
@@ -145,6 +168,8 @@ class Account(models.Model):
         "max_streams",
         "max_consumers",
     )
+    #: What platform operators change (`credentials.services.nats.update_account`).
+    EDITABLE_FIELDS = ("suspended", *LIMIT_FIELDS)
 
     class Meta:
         ordering = ["name"]
@@ -162,6 +187,8 @@ class Account(models.Model):
 
     def clean(self) -> None:
         errors = {f: "Use -1 for unlimited or a value ≥ 0." for f in self.LIMIT_FIELDS if getattr(self, f) < -1}
+        if self.is_system and self.suspended:
+            errors["suspended"] = "The system account cannot be suspended: the platform would lose NATS."
         if errors:
             raise ValidationError(errors)
 
@@ -178,11 +205,18 @@ class AccountSigningKey(SigningKeyBase):
 
 
 class AccountTombstone(models.Model):
-    """An account deleted from the database that must still be deleted from NATS (`$SYS.REQ.CLAIMS.DELETE`)."""
+    """An account deleted from the database that must still be deleted from NATS (`$SYS.REQ.CLAIMS.DELETE`).
 
-    public_key = models.CharField(max_length=56)
+    Deletion wins: no update of this key is pushed once the tombstone exists, and the tombstone is done only
+    once a deletion was sent after every update that may still have been on its way (`not_before`).
+    """
+
+    public_key = models.CharField(max_length=56, db_index=True)
     name = models.CharField(max_length=100)
     created = models.DateTimeField(auto_now_add=True)
+    not_before = models.DateTimeField(
+        null=True, blank=True, help_text="Done only by a deletion sent from then on (an update may land until then)."
+    )
     done_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
@@ -230,6 +264,20 @@ class NatsRole(OrgOwnedMixin):
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 
+    #: What the role puts into its users' JWTs: only a change of these reissues them.
+    JWT_FIELDS = (
+        "publish_allow",
+        "publish_deny",
+        "subscribe_allow",
+        "subscribe_deny",
+        "allow_responses",
+        "response_max",
+        "response_ttl",
+        "max_subscriptions",
+        "max_data",
+        "max_payload",
+    )
+
     class Meta:
         ordering = ["name"]
         verbose_name = "NATS role"
@@ -243,6 +291,10 @@ class NatsRole(OrgOwnedMixin):
         for f in ("max_subscriptions", "max_data", "max_payload", "response_max"):
             if getattr(self, f) < -1 or (f == "response_max" and self.response_max == 0):
                 errors[f] = "Use -1 for unlimited or a positive value."
+        if self.organization_id and self.name:
+            clash = NatsRole.objects.filter(organization_id=self.organization_id, name=self.name).exclude(pk=self.pk)
+            if clash.exists():
+                errors["name"] = "A NATS role with this name already exists in this organization."
         if errors:
             raise ValidationError(errors)
 
@@ -265,9 +317,15 @@ class NatsUser(OrgOwnedMixin):
     description = models.TextField(blank=True)
     owner_kind = models.CharField(max_length=16, choices=OwnerKind.choices, default=OwnerKind.THING)
     membership = models.OneToOneField(
-        Membership, null=True, blank=True, on_delete=models.SET_NULL, related_name="nats_user"
+        Membership,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="nats_user",
+        error_messages={"unique": "This membership is already linked to another NATS user."},
     )
-    role = models.ForeignKey(NatsRole, null=True, blank=True, on_delete=models.PROTECT, related_name="users")
+    # RESTRICT (not PROTECT): a role cannot be deleted while users hold it, except when the whole organization goes.
+    role = models.ForeignKey(NatsRole, null=True, blank=True, on_delete=models.RESTRICT, related_name="users")
     publish_allow = subject_list_field("Added to the role's publish allow list.")
     publish_deny = subject_list_field("Added to the role's publish deny list.")
     subscribe_allow = subject_list_field("Added to the role's subscribe allow list.")
@@ -315,6 +373,9 @@ class NatsUser(OrgOwnedMixin):
             self.check_same_organization(account=account, role=self.role, membership=self.membership)
         if self.membership_id and self.owner_kind != self.OwnerKind.MEMBERSHIP:
             raise ValidationError({"membership": "Only a membership-owned user may link a membership."})
+        clash = NatsUser.objects.filter(account_id=self.account_id, name=self.name).exclude(pk=self.pk)
+        if self.account_id and self.name and clash.exists():
+            raise ValidationError({"name": "A NATS user with this name already exists in this account."})
 
 
 class AccountExport(OrgOwnedMixin):
@@ -352,17 +413,29 @@ class AccountExport(OrgOwnedMixin):
             self.check_same_organization(account=self.account)
         if self.response_type and self.kind != self.Kind.SERVICE:
             raise ValidationError({"response_type": "Only service exports have a response type."})
+        if self.account_id and self.subject:
+            clash = AccountExport.objects.filter(account_id=self.account_id, subject=self.subject).exclude(pk=self.pk)
+            if clash.exists():
+                raise ValidationError({"subject": "This account already exports this subject."})
 
 
 class AccountImport(OrgOwnedMixin):
     """An import into the organization's account. The exporter must be an account of the same organization
-    or the platform's system account; imports from another organization are refused."""
+    or the platform's system account. Any other account is answered exactly like a key that does not exist
+    (`NO_SUCH_EXPORTER`): whether another tenant's account exists is not for this tenant to learn."""
+
+    NO_SUCH_EXPORTER = "No NATS account you may import from has this key."
 
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="imports")
     exporter = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
     name = models.CharField(max_length=100)
     subject = models.CharField(max_length=500, validators=[validate_subject])
-    local_subject = models.CharField(max_length=500, blank=True)
+    local_subject = models.CharField(
+        max_length=500,
+        blank=True,
+        validators=[validate_subject],
+        help_text="Remap the imported subject locally (may use $1 …); empty = same subject.",
+    )
     kind = models.CharField(max_length=8, choices=AccountExport.Kind.choices, default=AccountExport.Kind.STREAM)
     share = models.BooleanField(default=False)
     token = models.TextField(blank=True)
@@ -375,10 +448,15 @@ class AccountImport(OrgOwnedMixin):
     def __str__(self) -> str:
         return f"{self.name} ({self.subject})"
 
+    @classmethod
+    def exporters_for(cls, organization) -> models.QuerySet:
+        """The accounts `organization` may import from: the platform's system account and its own."""
+        return Account.objects.filter(Q(is_system=True) | Q(organization=organization))
+
     def clean(self) -> None:
         if self.organization_id and self.account_id:
             self.check_same_organization(account=self.account)
         if self.exporter_id and not self.exporter.is_system and self.exporter.organization_id != self.organization_id:
-            raise ValidationError({"exporter": "Imports from another organization's account are not allowed."})
+            raise ValidationError({"exporter": self.NO_SUCH_EXPORTER})
         if self.exporter_id and self.exporter_id == self.account_id:
             raise ValidationError({"exporter": "An account cannot import from itself."})

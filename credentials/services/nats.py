@@ -1,7 +1,8 @@
 """Domain actions for the NATS chain of trust.
 
 Every action that changes an account locks the account row, changes it, re-signs its JWT with a strictly
-increasing `iat`, bumps `revision` and queues a push after commit. User JWTs are never pushed: they are
+increasing `iat`, bumps `revision` and queues a push after commit (through `credentials.outbox`: the tasks and
+the push pipeline sit above this module and are never imported here). User JWTs are never pushed: they are
 bearer credentials verified against the account, which carries the revocations.
 
 User JWTs expire (`NATS_USER_JWT_LIFETIME` per owner kind), so the revocations stay bounded: an entry is
@@ -14,13 +15,20 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import transaction
+from django.db.models import Q, QuerySet
+from django.utils import timezone
 
+from audit import record_bulk
+from credentials import outbox
 from credentials.codecs import natsjwt as nj
 from credentials.models import (
     Account,
@@ -34,6 +42,7 @@ from credentials.models import (
     OperatorSigningKey,
 )
 from credentials.secrets import reveal, seal
+from tenancy.models import Organization
 
 log = logging.getLogger(__name__)
 
@@ -185,12 +194,23 @@ def lock_account(account_or_id) -> Account:
     return Account.objects.select_for_update().get(pk=pk)
 
 
+def switched_on(account: Account) -> bool:
+    """Whether the account belongs on NATS: not suspended, and its organization (if any) is active."""
+    if account.suspended:
+        return False
+    if account.organization_id is None:
+        return True
+    return Organization.objects.filter(pk=account.organization_id, active=True).exists()
+
+
 def sign_account(account: Account) -> Account:
     """Re-sign and save the account JWT (the caller holds the row lock) and queue its push after commit.
 
+    `active` is derived here, at every revision, from the organization's state and the suspension.
     `iat` is strictly increasing per account, so two different JWTs of one account never share a second
     (peers syncing the resolver compare jti and iat). Revocations that can no longer matter are pruned.
     """
+    account.active = switched_on(account)
     prune_revocations(account)
     iat = max(now(), account.jwt_iat + 1)
     account.jwt = nj.encode(account_claims(account), operator_signer(), iat=iat)
@@ -202,26 +222,7 @@ def sign_account(account: Account) -> Account:
 
 
 def queue_push_after_commit(account_id: int) -> None:
-    transaction.on_commit(lambda: queue_push(account_id))
-
-
-def queue_push(account_id: int) -> None:
-    """Queue the push; if the broker is down, the request still succeeds and the beat task catches up."""
-    from credentials.tasks.nats import push_account
-
-    try:
-        push_account.delay(account_id)
-    except Exception as exc:  # broker unavailable: never fail the user's change
-        log.warning("Could not queue the NATS push of account %s (%s); the beat task will retry.", account_id, exc)
-
-
-def queue_tombstone_push() -> None:
-    from credentials.tasks.nats import push_pending
-
-    try:
-        push_pending.delay()
-    except Exception as exc:
-        log.warning("Could not queue the NATS account deletion (%s); the beat task will retry.", exc)
+    transaction.on_commit(lambda: outbox.push_account(account_id))
 
 
 def default_limits() -> dict[str, int]:
@@ -245,6 +246,12 @@ def create_account(*, organization=None, name: str, is_system: bool = False, lim
 
 @transaction.atomic
 def update_account(account: Account, **changes) -> Account:
+    """Change an account's limits or suspension (`Account.EDITABLE_FIELDS`). A suspended account is deleted from
+    NATS (`$SYS.REQ.CLAIMS.DELETE`, every client disconnected) until the suspension is lifted; lifting it
+    brings the account back only if its organization is active."""
+    unknown = set(changes) - set(Account.EDITABLE_FIELDS)
+    if unknown:
+        raise ValueError(f"Not changeable on an account: {', '.join(sorted(unknown))}.")
     account = lock_account(account)
     for name, value in changes.items():
         setattr(account, name, value)
@@ -252,9 +259,16 @@ def update_account(account: Account, **changes) -> Account:
     return sign_account(account)
 
 
-def set_account_active(account: Account, active: bool) -> Account:
-    """Inactive accounts are deleted from NATS (`$SYS.REQ.CLAIMS.DELETE`, every client disconnected)."""
-    return update_account(account, active=active)
+@transaction.atomic
+def follow_organization(organization: Organization) -> bool:
+    """Bring the organization's account onto NATS or off it when the organization's `active` changed (nothing
+    else of an organization reaches NATS); returns whether it did. The account's own suspension is never
+    touched."""
+    account = Account.objects.select_for_update().filter(organization=organization).first()
+    if account is None or account.active == switched_on(account):
+        return False
+    sign_account(account)
+    return True
 
 
 @transaction.atomic
@@ -378,10 +392,28 @@ def rotate_signing_keys(account: Account) -> int:
     return len(users)
 
 
-def tombstone_account(account: Account) -> None:
-    """Called before an account row is deleted: remember to delete it from NATS too."""
-    AccountTombstone.objects.create(public_key=account.public_key, name=account.name)
-    transaction.on_commit(queue_tombstone_push)
+def tombstone_account(account: Account) -> AccountTombstone:
+    """Called before an account row is deleted (whichever door): remember to delete it from NATS too.
+
+    Idempotent. The account row is locked first, so an update push either claimed the account before (its
+    lease is copied: the deletion is pushed again once that push can no longer land) or finds it gone and sends
+    nothing (`credentials.push`).
+    """
+    lease = Account.objects.select_for_update().filter(pk=account.pk).values_list("push_lease_until", flat=True)
+    lease = next(iter(lease), None)
+    not_before = lease if lease is not None and lease > timezone.now() else None
+    tombstone = AccountTombstone.objects.filter(public_key=account.public_key, done_at__isnull=True).first()
+    if tombstone is None:
+        tombstone = AccountTombstone.objects.create(
+            public_key=account.public_key, name=account.name, not_before=not_before
+        )
+    elif not_before is not None and (tombstone.not_before is None or tombstone.not_before < not_before):
+        tombstone.not_before = not_before
+        tombstone.save(update_fields=["not_before"])
+    else:
+        return tombstone
+    transaction.on_commit(outbox.push_pending)
+    return tombstone
 
 
 # --- Organizations -------------------------------------------------------------------------------------------
@@ -391,8 +423,6 @@ def tombstone_account(account: Account) -> None:
 def provision_organization(organization) -> Account:
     """A new organization's account (default limits, JetStream on) and its read-only platform service user."""
     account = create_account(organization=organization, name=nj.normalize_account_name(organization.slug))
-    if not organization.active:
-        account = set_account_active(account, False)
     create_user(
         account=account,
         name=PLATFORM_SERVICE_USER,
@@ -408,6 +438,26 @@ def provision_organization(organization) -> Account:
         subscribe_allow=["_INBOX.>"],
     )
     return account
+
+
+@transaction.atomic
+def delete_organization_account(organization: Organization) -> AccountTombstone | None:
+    """What the organization's deletion does to NATS (`tenancy.services.delete_organization` asks for it before
+    deleting the organization, and the account's own deletion follows in the cascade).
+
+    The account is deleted from NATS as a whole (one tombstone: every client of the tenant is disconnected and
+    every JWT it signed stops working), so its users are removed with it in one statement: no revocation and no
+    re-signing per user, and one audit event summarising them instead of one per user.
+    """
+    account = Account.objects.select_for_update().filter(organization=organization).first()
+    if account is None:
+        return None
+    users = NatsUser.objects.filter(account=account)
+    record_bulk("delete", users)
+    # No model signals per user: nothing points to a NATS user, and revoking keys of an account that is deleted
+    # from NATS would only re-sign it once per user. The summary event above records the batch.
+    users._raw_delete(users.db)
+    return tombstone_account(account)
 
 
 # --- Users -----------------------------------------------------------------------------------------------------
@@ -804,3 +854,129 @@ def delete_account_link(link: AccountExport | AccountImport) -> None:
     account = lock_account(link.account_id)
     link.delete()
     sign_account(account)
+
+
+# --- Many users at once ----------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def _deactivate_in_account(account_id: int, user_ids: list[int]) -> int:
+    account = lock_account(account_id)
+    rows = list(
+        NatsUser.objects.select_for_update()
+        .filter(pk__in=user_ids, account_id=account_id, active=True)
+        .values_list("pk", "public_key")
+    )
+    if not rows:
+        return 0
+    users = NatsUser.objects.filter(pk__in=[pk for pk, _ in rows])
+    record_bulk("update", users, changes={"active": False})
+    users.update(active=False, updated=timezone.now())
+    revoke_keys(account, [key for _, key in rows])
+    return len(rows)
+
+
+def deactivate_users(users: QuerySet[NatsUser]) -> int:
+    """Deactivate many users at once: per account, their keys are revoked together (one re-sign, one push) and
+    one audit event summarises them. Returns how many were still active."""
+    by_account: dict[int, list[int]] = defaultdict(list)
+    for account_id, pk in users.filter(active=True).values_list("account_id", "pk"):
+        by_account[account_id].append(pk)
+    return sum(_deactivate_in_account(account_id, by_account[account_id]) for account_id in sorted(by_account))
+
+
+# --- Roles -----------------------------------------------------------------------------------------------------
+
+_role_action: ContextVar[bool] = ContextVar("credentials_nats_role_action", default=False)
+
+
+def in_role_action() -> bool:
+    """Whether the role being saved is saved by `create_role` / `update_role`: the post_save receiver, the safety
+    net for saves made outside these actions, then stands aside."""
+    return _role_action.get()
+
+
+@contextmanager
+def _role_action_save() -> Iterator[None]:
+    token = _role_action.set(True)
+    try:
+        yield
+    finally:
+        _role_action.reset(token)
+
+
+def role_jwt_changed(before: dict, role: NatsRole) -> bool:
+    """Whether `role` differs from `before` (values of `NatsRole.JWT_FIELDS`) in what its users' JWTs carry."""
+    return any(before.get(name) != getattr(role, name) for name in NatsRole.JWT_FIELDS)
+
+
+@transaction.atomic
+def create_role(*, organization: Organization, **fields) -> NatsRole:
+    role = NatsRole(organization=organization, **fields)
+    role.full_clean()
+    with _role_action_save():
+        role.save()
+    return role
+
+
+@transaction.atomic
+def update_role(role: NatsRole, **changes) -> NatsRole:
+    """Change a role. Its active users' JWTs are reissued only when what they carry changed (subjects, responses,
+    limits), never for a new name or description; earlier JWTs are revoked when the role now grants less."""
+    role = NatsRole.objects.select_for_update().get(pk=role.pk)
+    before = {name: getattr(role, name) for name in NatsRole.JWT_FIELDS}
+    for name, value in changes.items():
+        setattr(role, name, value)
+    role.full_clean()
+    with _role_action_save():
+        role.save()
+    if role_jwt_changed(before, role):
+        reissue_role_users(role)
+    return role
+
+
+@transaction.atomic
+def delete_role(role: NatsRole) -> None:
+    """Delete a role no user holds (deleting its organization takes it with its users)."""
+    holders = role.users.order_by("name")
+    count = holders.count()
+    if count:
+        names = ", ".join(f"'{name}'" for name in holders.values_list("name", flat=True)[:5])
+        more = f" and {count - 5} more" if count > 5 else ""
+        raise ValidationError(
+            f"This role cannot be deleted while it is still in use by NATS user {names}{more}. "
+            "Give them another role first."
+        )
+    role.delete()
+
+
+# --- Reconciliation --------------------------------------------------------------------------------------------
+
+
+def stranded_users() -> QuerySet[NatsUser]:
+    """Active NATS users of people who can no longer sign in: what a bulk `User.objects.update(is_active=False)`
+    leaves behind, since it sends no signal."""
+    return NatsUser.objects.filter(active=True, membership__user__is_active=False)
+
+
+def drifted_accounts() -> QuerySet[Account]:
+    """Accounts whose NATS state no longer follows their organization and suspension: what a bulk
+    `Organization.objects.update(active=...)` leaves behind. Users of an inactive organization stop working with
+    its account (deleted from NATS) and work again when it is reactivated, so they are never deactivated here."""
+    off = Q(suspended=True) | Q(organization__active=False)
+    return Account.objects.filter(is_system=False).filter((Q(active=True) & off) | (Q(active=False) & ~off))
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    users_deactivated: int
+    accounts_followed: int
+
+
+def reconcile_switched_off() -> Reconciliation:
+    """Catch up with what bypassed the signals: deactivate the NATS users of deactivated people (one re-sign
+    per account) and bring accounts in line with their organization's state."""
+    users = deactivate_users(stranded_users())
+    organizations = Organization.objects.filter(nats_account__in=drifted_accounts())
+    accounts = sum(follow_organization(organization) for organization in organizations)
+    return Reconciliation(users_deactivated=users, accounts_followed=accounts)

@@ -1,14 +1,16 @@
-"""Celery tasks: everything that talks to NATS runs here, never in a request."""
+"""Celery tasks: everything that talks to NATS runs here, never in a request. The push tasks are registered under
+the names `credentials.outbox` queues them by."""
 
 from celery import shared_task
 
-from credentials import push
+from credentials import outbox, push
 from credentials.models import Account
 from credentials.services import nats as svc
 
 
 @shared_task(
     bind=True,
+    name=outbox.PUSH_ACCOUNT,
     autoretry_for=(push.PushError,),
     retry_backoff=1,
     retry_backoff_max=30,
@@ -17,8 +19,9 @@ from credentials.services import nats as svc
     acks_late=True,
 )
 def push_account(self, account_id: int) -> dict:
-    """Push one account's current JWT (or its deletion when inactive). Retries with backoff; beyond that the
-    beat task `push_pending` keeps trying."""
+    """Push one account's current JWT (or its deletion when it is switched off). Retries with backoff; beyond
+    that the beat task `push_pending` keeps trying. A task for an account deleted meanwhile does nothing: its
+    deletion is the tombstone's to push."""
     account = Account.objects.filter(pk=account_id).first()
     if account is None or not account.push_pending:
         return {"skipped": True}
@@ -28,7 +31,7 @@ def push_account(self, account_id: int) -> dict:
     return {"pushed": report.pushed}
 
 
-@shared_task(acks_late=True)
+@shared_task(name=outbox.PUSH_PENDING, acks_late=True)
 def push_pending() -> dict:
     """Push every account that is behind and every account deletion still owed to NATS."""
     accounts, tombstones = push.pending()
@@ -46,3 +49,11 @@ def renew_user_jwts() -> dict:
 def prune_revocations() -> dict:
     """Drop from every account the revocations whose JWTs have all expired (and push the accounts)."""
     return {"pruned": svc.prune_all_revocations()}
+
+
+@shared_task(acks_late=True)
+def reconcile_switched_off() -> dict:
+    """Every few minutes (beat): deactivate the NATS users of people deactivated in bulk, and bring accounts in
+    line with organizations (de)activated in bulk; both bypass the signals."""
+    result = svc.reconcile_switched_off()
+    return {"users_deactivated": result.users_deactivated, "accounts_followed": result.accounts_followed}

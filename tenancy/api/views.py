@@ -62,6 +62,15 @@ class OrganizationViewSet(viewsets.ModelViewSet):
             acting_user=self.request.user,
         )
 
+    def perform_update(self, serializer):
+        serializer.instance = services.update_organization(
+            serializer.instance, acting_user=self.request.user, **serializer.validated_data
+        )
+
+    def perform_destroy(self, instance):
+        """Deleting an organization deletes its NATS account from NATS and all its NATS users with it."""
+        services.delete_organization(instance, acting_user=self.request.user)
+
 
 class MembershipViewSet(OrgScopedViewSet):
     """Members of an organization. Owners and admins manage; anyone may leave. People join by accepting an

@@ -559,14 +559,33 @@ def test_import_from_the_system_account(world, client):
     assert imported["account"] == svc.system_account().public_key
 
 
+def exporter_errors(response) -> list[str]:
+    return response.context["adminform"].form.errors.get("exporter", [])
+
+
+@pytest.mark.parametrize("who", ["admin", "superuser"])
+def test_a_foreign_exporter_is_answered_like_a_missing_one(world, client, who):
+    """A tenant does not get the choice; a posted id of another tenant's account gets the answer of an id that
+    does not exist (a platform operator, who sees every account, gets the same answer)."""
+    foreign = account_of(world.other_org)
+    client.force_login(world.superuser if who == "superuser" else world.user("admin"))
+    if who == "admin":
+        assert f'value="{foreign.pk}"' not in client.get(admin_url("accountimport", "add")).content.decode()
+    missing = Account.objects.order_by("-pk").first().pk + 1000
+    answers = []
+    for exporter in (foreign.pk, missing):
+        form = {**import_form(world.org, foreign), "exporter": exporter}
+        response = client.post(admin_url("accountimport", "add"), form)
+        answers.append((response.status_code, exporter_errors(response)))
+    assert answers[0] == answers[1] == (200, [AccountImport.NO_SUCH_EXPORTER])
+    assert not AccountImport.objects.exists()
+
+
 def test_import_from_another_organization_is_refused(world, client):
     foreign = account_of(world.other_org)
-    client.force_login(world.user("admin"))
-    page = client.get(admin_url("accountimport", "add")).content.decode()
-    assert f'value="{foreign.pk}"' not in page
     client.force_login(world.superuser)
     response = client.post(admin_url("accountimport", "add"), import_form(world.org, foreign))
-    assert "another organization" in response.content.decode()
+    assert exporter_errors(response) == [AccountImport.NO_SUCH_EXPORTER]
     response = client.post(
         admin_url("accountimport", "add"), import_form(world.org, svc.system_account(), local_subject="a b")
     )

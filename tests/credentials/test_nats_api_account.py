@@ -1,4 +1,5 @@
 import pytest
+from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from credentials.models import AccountSigningKey
@@ -179,10 +180,27 @@ def test_rotation_replaces_every_key_and_reissues_active_users(world, api):
 def test_operator_suspends_the_account(world, api):
     account = account_of(world.org)
     api.force_authenticate(world.superuser)
-    response = api.patch(account_url(world), {"active": False}, format="json")
+    response = api.patch(account_url(world), {"suspended": True}, format="json")
     assert response.status_code == 200
-    assert response.json()["active"] is False
+    assert (response.json()["suspended"], response.json()["active"]) == (True, False)
     assert reload(account).active is False
+
+
+def test_writing_active_is_refused_not_ignored(world, api):
+    """`active` is derived; a client that sends it (the former way to suspend) must not believe it worked."""
+    revision = account_of(world.org).revision
+    api.force_authenticate(world.superuser)
+    response = api.patch(account_url(world), {"active": False}, format="json")
+    assert response.status_code == 400
+    assert "suspended" in str(response.json()["active"])
+    assert account_of(world.org).revision == revision and account_of(world.org).active
+
+
+def test_the_system_account_cannot_be_suspended(world):
+    with pytest.raises(ValidationError) as exc:
+        svc.update_account(svc.system_account(), suspended=True)
+    assert "suspended" in exc.value.message_dict
+    assert svc.system_account().active
 
 
 def test_empty_patch_changes_nothing(world, api):

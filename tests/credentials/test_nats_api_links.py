@@ -4,6 +4,7 @@ import pytest
 from django.urls import reverse
 
 from credentials.api.views.nats import NATS_READERS
+from credentials.codecs import natsjwt as nj
 from credentials.models import AccountExport, AccountImport
 from credentials.services import nats as svc
 from tenancy.roles import MANAGERS
@@ -144,7 +145,7 @@ def test_import_from_another_organization_is_refused(world, api):
     api.force_authenticate(world.user("owner"))
     response = api.post(url("import", world), import_body(exporter=foreign.public_key), format="json")
     assert response.status_code == 400
-    assert "another organization" in str(response.json()["exporter"])
+    assert response.json()["exporter"] == [AccountImport.NO_SUCH_EXPORTER]
     link = make_import(world.org)
     response = api.patch(url("import", world, link.pk), {"exporter": foreign.public_key}, format="json")
     assert response.status_code == 400
@@ -160,6 +161,23 @@ def test_import_from_itself_or_an_unknown_key_is_refused(world, api):
     unknown = "A" + "B" * 55
     response = api.post(url("import", world), import_body(exporter=unknown), format="json")
     assert response.status_code == 400 and "No NATS account" in str(response.json()["exporter"])
+
+
+@pytest.mark.parametrize("method", ["post", "patch"])
+def test_a_foreign_exporter_is_answered_like_a_missing_one(world, api, method):
+    """Whether another tenant's account key exists is not for this tenant to learn."""
+    link = make_import(world.org)
+    target = url("import", world) if method == "post" else url("import", world, link.pk)
+    api.force_authenticate(world.user("owner"))
+
+    def answer(exporter: str) -> tuple[int, dict]:
+        body = import_body(exporter=exporter) if method == "post" else {"exporter": exporter}
+        response = getattr(api, method)(target, body, format="json")
+        return response.status_code, response.json()
+
+    foreign = answer(account_of(world.other_org).public_key)
+    missing = answer(nj.create_account().public_key)
+    assert foreign == missing == (400, {"exporter": [AccountImport.NO_SUCH_EXPORTER]})
 
 
 def test_import_subjects_are_validated(world, api):

@@ -52,6 +52,7 @@ def test_an_organization_created_through_the_api_is_pushed_to_nats(api, celery_w
     # The worker pushes after commit; nothing else (no beat runs in this test) could have.
     wait_until(lambda: live.server_jwt(system_client, account), 5, what="the account on the server")
     elapsed = time.monotonic() - started
+    live.wait_pushed(2)  # the server answers the pusher before the pusher records the push
     account.refresh_from_db()
     assert live.server_jwt(system_client, account) == account.jwt
     assert account.pushed_revision == account.revision

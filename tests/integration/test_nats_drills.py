@@ -8,6 +8,7 @@ import time
 import pytest
 from django.core.management import call_command
 
+from credentials import outbox
 from credentials.models import Account, NatsUser
 from credentials.services import nats as svc
 from tests.integration import live
@@ -117,13 +118,13 @@ def test_broker_down_during_writes_then_the_beat_catches_up(api, own_broker, con
     acme = Account.objects.get(organization=make_org("acme", make_user("olivia")))
     users = make_devices(acme, 5)
     old_creds = [svc.user_creds(user) for user in users]
+    live.wait_pushed(5)  # the account is on the server before its devices connect
     clients = [connect(creds) for creds in old_creds]
-    live.wait_pushed(5)
 
     own_broker.stop()
-    with caplog.at_level(logging.WARNING, logger="credentials.services.nats"):
+    with caplog.at_level(logging.WARNING, logger="credentials.outbox"):
         started = time.monotonic()
-        svc.queue_push(acme.pk)  # what every change does after commit: gives up at once, raises nothing
+        outbox.push_account(acme.pk)  # what every change does after commit: gives up at once, raises nothing
         assert time.monotonic() - started < 0.5
         for i in range(3):
             create_org(api, f"new-{i}")

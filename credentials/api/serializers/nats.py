@@ -63,7 +63,11 @@ class SigningKeySerializer(serializers.ModelSerializer):
 
 
 class AccountSerializer(serializers.ModelSerializer):
-    """The organization's NATS account. Limits are changed by platform operators only."""
+    """The organization's NATS account. Limits and the suspension are changed by platform operators only.
+
+    `active` is derived (the organization is active and the account not suspended); it cannot be written, and a
+    request that tries is refused rather than ignored: the caller would believe the account suspended.
+    """
 
     organization = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     signing_keys = SigningKeySerializer(many=True, read_only=True)
@@ -77,6 +81,7 @@ class AccountSerializer(serializers.ModelSerializer):
             "organization",
             "public_key",
             "active",
+            "suspended",
             *Account.LIMIT_FIELDS,
             "signing_keys",
             "revocations",
@@ -89,7 +94,14 @@ class AccountSerializer(serializers.ModelSerializer):
             "created",
             "updated",
         ]
-        read_only_fields = [f for f in fields if f not in {"active", *Account.LIMIT_FIELDS}]
+        read_only_fields = [f for f in fields if f not in Account.EDITABLE_FIELDS]
+
+    def validate(self, attrs):
+        if isinstance(self.initial_data, dict) and "active" in self.initial_data:
+            raise serializers.ValidationError(
+                {"active": "Derived from the organization and the suspension; set `suspended` to withdraw the account."}
+            )
+        return attrs
 
 
 class SigningKeyChangeSerializer(serializers.Serializer):
@@ -125,14 +137,6 @@ class NatsRoleSerializer(serializers.ModelSerializer):
             "updated",
         ]
         read_only_fields = ["id", "user_count", "created", "updated"]
-
-    def validate_name(self, value: str) -> str:
-        clash = NatsRole.objects.for_organization(self.context["organization"]).filter(name=value)
-        if self.instance is not None:
-            clash = clash.exclude(pk=self.instance.pk)
-        if clash.exists():
-            raise serializers.ValidationError("A NATS role with this name already exists in this organization.")
-        return value
 
 
 # --- Users -------------------------------------------------------------------------------------------------------
@@ -215,38 +219,15 @@ class NatsUserSerializer(serializers.ModelSerializer):
             fields["owner_kind"].read_only = True
         return fields
 
-    def validate_name(self, value: str) -> str:
-        clash = NatsUser.objects.for_organization(self.context["organization"]).filter(name=value)
-        if self.instance is not None:
-            clash = clash.exclude(pk=self.instance.pk)
-        if clash.exists():
-            raise serializers.ValidationError("A NATS user with this name already exists in this account.")
-        return value
-
     def validate_owner_kind(self, value: str) -> str:
         if value == NatsUser.OwnerKind.SERVICE:
             raise serializers.ValidationError("Platform service users are managed by the platform; pick another kind.")
         return value
 
-    def validate_membership(self, value: Membership | None) -> Membership | None:
-        if value is None:
-            return value
-        linked = NatsUser.objects.filter(membership=value)
-        if self.instance is not None:
-            linked = linked.exclude(pk=self.instance.pk)
-        if linked.exists():
-            raise serializers.ValidationError("This membership is already linked to another NATS user.")
-        return value
-
     def validate(self, attrs):
-        kind = attrs.get("owner_kind", getattr(self.instance, "owner_kind", None))
-        if attrs.get("membership") is not None:
-            if kind is None:
-                attrs["owner_kind"] = kind = NatsUser.OwnerKind.MEMBERSHIP
-            if kind != NatsUser.OwnerKind.MEMBERSHIP:
-                raise serializers.ValidationError(
-                    {"membership": "Only a user with owner_kind `membership` may link a membership."}
-                )
+        # A linked membership implies the kind; the model's rules (names, links, kinds) are checked by the action.
+        if attrs.get("membership") is not None and self.instance is None:
+            attrs.setdefault("owner_kind", NatsUser.OwnerKind.MEMBERSHIP)
         return attrs
 
 
@@ -272,29 +253,22 @@ class AccountExportSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = ["id", "created", "updated"]
 
-    def validate_subject(self, value: str) -> str:
-        clash = AccountExport.objects.for_organization(self.context["organization"]).filter(subject=value)
-        if self.instance is not None:
-            clash = clash.exclude(pk=self.instance.pk)
-        if clash.exists():
-            raise serializers.ValidationError("This account already exports this subject.")
-        return value
+
+class ExporterField(SlugRelatedField):
+    """An exporting account named by public key, looked up only among the accounts the organization may import
+    from: any other key, another tenant's included, gets the answer of a key that does not exist."""
+
+    def get_queryset(self):
+        return AccountImport.exporters_for(self.context["organization"])
 
 
 class AccountImportSerializer(serializers.ModelSerializer):
-    exporter = SlugRelatedField(
+    exporter = ExporterField(
         slug_field="public_key",
         queryset=Account.objects.all(),
         help_text="Public key of the exporting account: the platform's system account or one of this "
         "organization's accounts.",
-        error_messages={"does_not_exist": "No NATS account has the public key {value}."},
-    )
-    local_subject = serializers.CharField(
-        max_length=500,
-        required=False,
-        allow_blank=True,
-        validators=[_validate_subject],
-        help_text="Remap the imported subject locally (may use $1 …); empty = same subject.",
+        error_messages={"does_not_exist": AccountImport.NO_SUCH_EXPORTER, "invalid": AccountImport.NO_SUCH_EXPORTER},
     )
 
     class Meta:
@@ -312,8 +286,3 @@ class AccountImportSerializer(serializers.ModelSerializer):
             "updated",
         ]
         read_only_fields = ["id", "created", "updated"]
-
-    def validate_exporter(self, value: Account) -> Account:
-        if not value.is_system and value.organization_id != self.context["organization"].pk:
-            raise serializers.ValidationError("Imports from another organization's account are not allowed.")
-        return value

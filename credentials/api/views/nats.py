@@ -134,8 +134,9 @@ class AccountViewSet(OrgScopedViewSet):
 
 
 class NatsRoleViewSet(OrgScopedViewSet):
-    """NATS permission templates. Changing a role reissues the JWTs of its active users (their earlier JWTs are
-    revoked when the role now grants less); a role still held by users cannot be deleted."""
+    """NATS permission templates. Changing what a role grants (subjects, responses, limits) reissues the JWTs of
+    its active users (their earlier JWTs are revoked when the role now grants less); a new name or description
+    reissues nothing. A role still held by users cannot be deleted."""
 
     queryset = NatsRole.objects.annotate(user_count=Count("users"))
     serializer_class = NatsRoleSerializer
@@ -145,21 +146,16 @@ class NatsRoleViewSet(OrgScopedViewSet):
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
     read_roles = NATS_READERS
 
-    @transaction.atomic
     def perform_create(self, serializer):
-        role = NatsRole(organization=self.organization, **serializer.validated_data)
-        role.full_clean()
-        role.save()
+        role = svc.create_role(organization=self.organization, **serializer.validated_data)
         serializer.instance = self.get_queryset().get(pk=role.pk)
 
-    @transaction.atomic
     def perform_update(self, serializer):
-        role = serializer.instance
-        for name, value in serializer.validated_data.items():
-            setattr(role, name, value)
-        role.full_clean()
-        role.save()  # the post_save signal reissues the role's users
+        role = svc.update_role(serializer.instance, **serializer.validated_data)
         serializer.instance = self.get_queryset().get(pk=role.pk)
+
+    def perform_destroy(self, instance):
+        svc.delete_role(instance)
 
 
 # --- Users -------------------------------------------------------------------------------------------------------
