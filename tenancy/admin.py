@@ -48,6 +48,13 @@ class InvitationInline(admin.TabularInline):
     def get_queryset(self, request):
         return super().get_queryset(request).open()
 
+    def has_view_permission(self, request, obj=None) -> bool:
+        # Open invitations are for the organization's managers, like the invitations admin. `obj` is the
+        # organization, or None when Django builds the rows (already those of the organization shown).
+        if obj is None:
+            return request.user.is_superuser or any(r in MANAGERS for r in roles_by_organization(request).values())
+        return _may_invite(request, obj)
+
     def has_add_permission(self, request, obj=None) -> bool:
         return False
 
@@ -76,13 +83,6 @@ class OrganizationAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
         if obj is None:
             kwargs["form"] = NewOrganizationAdminForm
         return super().get_form(request, obj, **kwargs)
-
-    def get_inline_instances(self, request, obj=None):
-        # Open invitations are for the organization's managers only, like the invitations admin.
-        inlines = super().get_inline_instances(request, obj)
-        if obj is not None and _may_invite(request, obj):
-            return inlines
-        return [inline for inline in inlines if not isinstance(inline, InvitationInline)]
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra_context = extra_context or {}
