@@ -3,7 +3,10 @@ change comes through. Rule violations raise `ValidationError` (bad request) or `
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -15,7 +18,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
-from audit.context import set_actor, set_organization
+from audit import context as audit_context
 from tenancy.models import ApiToken, Invitation, Membership, Organization, hash_secret
 from tenancy.roles import MANAGERS, Role
 
@@ -186,7 +189,7 @@ def find_invitation(token: str) -> Invitation:
     """The invitation for `token`; raises InvitationNotFound or InvitationGone with a message for the user."""
     invitation = Invitation.objects.select_related("organization").filter(token_hash=hash_secret(token or "")).first()
     if invitation is None or not invitation.organization.active:
-        raise InvitationNotFound("This invitation does not exist or was revoked.")
+        raise InvitationNotFound("This invitation does not exist.")
     _check_open(invitation)
     return invitation
 
@@ -254,7 +257,7 @@ def sign_up_with_invitation(
     try:
         user.full_clean(exclude=["password"])
     except ValidationError as exc:
-        errors.update({k: v for k, v in exc.message_dict.items() if k in {"username", "first_name", "last_name"}})
+        errors.update(exc.message_dict)
     try:
         validate_password(password, user=user)
     except ValidationError as exc:
@@ -263,15 +266,22 @@ def sign_up_with_invitation(
         raise ValidationError(errors)
     user.set_password(password)
     # The account's creation is recorded as the invitation's doing, the joining as the new member's.
-    set_organization(invitation.organization)
-    set_actor(name=f"invitation:{invitation.pk}")
     try:
-        with transaction.atomic():
+        with _audited_as(actor_id=None, actor_name=f"invitation:{invitation.pk}"), transaction.atomic():
             user.save()
     except IntegrityError as exc:  # a concurrent sign-up took the name
         raise ValidationError({"username": "A user with that username already exists."}) from exc
-    set_actor(user)
-    return _join(invitation, user)
+    with _audited_as(actor_id=user.pk, actor_name=user.get_username()):
+        return _join(invitation, user)
+
+
+@contextmanager
+def _audited_as(**actor) -> Iterator[None]:
+    token = audit_context.activate(dataclasses.replace(audit_context.current(), **actor))
+    try:
+        yield
+    finally:
+        audit_context.deactivate(token)
 
 
 # --- API tokens ----------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from audit import context as audit_context
 from audit.models import AuditEvent
 from tenancy import services
 from tenancy.models import Invitation, Membership
@@ -214,3 +215,14 @@ def test_the_sign_up_form_is_csrf_protected(world):
     assert not User.objects.filter(username="newcomer").exists()
     csrf = page.cookies["csrftoken"].value
     assert sign_up(client, token, csrfmiddlewaretoken=csrf).status_code == 302
+
+
+def test_the_sign_up_names_its_actors_only_for_its_own_changes(world):
+    _, token = invited(world)
+    before = audit_context.current()
+    membership = services.sign_up_with_invitation(token=token, username="newcomer", password=PASSWORD)
+    assert audit_context.current() == before
+    later = make_user("later")
+    event = AuditEvent.objects.get(action="create", object_type="auth.user", object_id=str(later.pk))
+    assert event.actor_name == "system"
+    assert membership.user.username == "newcomer"
