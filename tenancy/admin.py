@@ -6,9 +6,10 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils import timezone
 
 from tenancy import services
-from tenancy.admin_mixins import ListFilterLookupsOnlyMixin, OrgScopedAdminMixin
+from tenancy.admin_mixins import ListFilterLookupsOnlyMixin, OrgScopedAdminMixin, roles_by_organization
 from tenancy.models import ApiToken, Invitation, Membership, Organization
 from tenancy.roles import MANAGERS
 
@@ -17,6 +18,12 @@ User = get_user_model()
 
 def _message(exc: Exception) -> str:
     return "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+
+
+def _may_invite(request, organization: Organization) -> bool:
+    if not request.user.is_staff:
+        return False
+    return request.user.is_superuser or roles_by_organization(request).get(organization.pk) in MANAGERS
 
 
 class MembershipInline(admin.TabularInline):
@@ -34,9 +41,19 @@ class MembershipInline(admin.TabularInline):
 class InvitationInline(admin.TabularInline):
     model = Invitation
     extra = 0
-    fields = ["email", "role", "invited_by", "expires_at", "accepted_at"]
+    fields = ["email", "role", "invited_by", "expires_at", "status"]
     readonly_fields = fields
     can_delete = False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).open()
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        # Open invitations are for the organization's managers, like the invitations admin. `obj` is the
+        # organization, or None when Django builds the rows (already those of the organization shown).
+        if obj is None:
+            return request.user.is_superuser or any(r in MANAGERS for r in roles_by_organization(request).values())
+        return _may_invite(request, obj)
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
@@ -66,6 +83,13 @@ class OrganizationAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
         if obj is None:
             kwargs["form"] = NewOrganizationAdminForm
         return super().get_form(request, obj, **kwargs)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = extra_context or {}
+        organization = self.get_object(request, object_id)
+        if organization is not None and _may_invite(request, organization):
+            extra_context["invite_url"] = reverse("admin:tenancy_invitation_add") + f"?organization={organization.pk}"
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def get_fields(self, request, obj=None):
         fields = ["name", "slug", "description", "active"]
@@ -187,16 +211,44 @@ class InvitationAdminForm(forms.ModelForm):
         }
 
 
+class InvitationStatusFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return [(s, s.title()) for s in ("pending", "expired", "accepted", "revoked")]
+
+    def queryset(self, request, queryset):
+        now = timezone.now()
+        return {
+            "pending": lambda: queryset.pending(),
+            "expired": lambda: queryset.open().filter(expires_at__lte=now),
+            "accepted": lambda: queryset.filter(accepted_at__isnull=False),
+            "revoked": lambda: queryset.filter(revoked_at__isnull=False),
+        }.get(self.value(), lambda: queryset)()
+
+
 @admin.register(Invitation)
 class InvitationAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
+    """Invite from here; Resend and Revoke are the actions (revoked invitations stay listed)."""
+
     form = InvitationAdminForm
     view_roles = MANAGERS
-    change_roles = frozenset()
-    list_display = ["email", "organization", "role", "invited_by", "expires_at", "accepted_at"]
-    list_filter = ["role", "organization"]
+    change_roles = delete_roles = frozenset()
+    list_display = ["email", "organization", "role", "status", "invited_by", "expires_at", "accepted_at"]
+    list_filter = [InvitationStatusFilter, "role", "organization"]
     search_fields = ["email", "organization__name"]
     list_select_related = ["organization", "invited_by"]
+    readonly_fields = ["status", "invited_by", "expires_at", "accepted_at", "accepted_by", "revoked_at"]
     actions = ["resend", "revoke"]
+
+    def get_fields(self, request, obj=None):
+        fields = ["organization", "email", "role"]
+        return fields if obj is None else [*fields, *self.readonly_fields]
+
+    @admin.display(description="status")
+    def status(self, obj: Invitation) -> str:
+        return obj.status
 
     def get_actions(self, request):
         actions = super().get_actions(request)
@@ -212,9 +264,6 @@ class InvitationAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
             self.message_user(request, _message(exc), messages.ERROR)
             return
         obj.pk = created.pk
-
-    def delete_model(self, request, obj):
-        services.revoke_invitation(invitation=obj, acting_user=request.user)
 
     @admin.action(description="Resend selected invitations (new link, new expiry)")
     def resend(self, request, queryset):
@@ -235,8 +284,8 @@ class InvitationAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
             try:
                 services.revoke_invitation(invitation=invitation, acting_user=request.user)
                 done += 1
-            except PermissionDenied as exc:
-                self.message_user(request, f"{invitation.email}: {exc}", messages.ERROR)
+            except (ValidationError, PermissionDenied) as exc:
+                self.message_user(request, f"{invitation.email}: {_message(exc)}", messages.ERROR)
         if done:
             self.message_user(request, f"Revoked {done} invitation(s).", messages.SUCCESS)
 

@@ -76,8 +76,12 @@ class Membership(models.Model):
 
 
 class InvitationQuerySet(OrgScopedQuerySet):
+    def open(self):
+        """Neither accepted nor revoked (possibly expired: an expired invitation can still be resent)."""
+        return self.filter(accepted_at__isnull=True, revoked_at__isnull=True)
+
     def pending(self):
-        return self.filter(accepted_at__isnull=True, expires_at__gt=timezone.now())
+        return self.open().filter(expires_at__gt=timezone.now())
 
 
 class Invitation(models.Model):
@@ -100,6 +104,7 @@ class Invitation(models.Model):
         related_name="+",
         editable=False,
     )
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 
@@ -111,7 +116,7 @@ class Invitation(models.Model):
             models.UniqueConstraint(
                 Lower("email"),
                 "organization",
-                condition=models.Q(accepted_at__isnull=True),
+                condition=models.Q(accepted_at__isnull=True, revoked_at__isnull=True),
                 name="invitation_one_open_per_email",
             ),
         ]
@@ -133,9 +138,8 @@ class Invitation(models.Model):
         if Membership.objects.filter(organization_id=self.organization_id, user__email__iexact=self.email).exists():
             raise ValidationError({"email": f"{self.email} is already a member of {self.organization}."})
         if (
-            Invitation.objects.filter(
-                organization_id=self.organization_id, email__iexact=self.email, accepted_at__isnull=True
-            )
+            Invitation.objects.open()
+            .filter(organization_id=self.organization_id, email__iexact=self.email)
             .exclude(pk=self.pk)
             .exists()
         ):
@@ -148,6 +152,19 @@ class Invitation(models.Model):
     @property
     def is_accepted(self) -> bool:
         return self.accepted_at is not None
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    @property
+    def status(self) -> str:
+        """pending, accepted, revoked or expired."""
+        if self.is_accepted:
+            return "accepted"
+        if self.is_revoked:
+            return "revoked"
+        return "expired" if self.is_expired else "pending"
 
     def set_new_token(self) -> str:
         token = secrets.token_urlsafe(32)

@@ -3,16 +3,22 @@ change comes through. Rule violations raise `ValidationError` (bad request) or `
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
+from audit import context as audit_context
 from tenancy.models import ApiToken, Invitation, Membership, Organization, hash_secret
 from tenancy.roles import MANAGERS, Role
 from tenancy.signals import organization_deleting
@@ -21,7 +27,7 @@ logger = logging.getLogger(__name__)
 
 
 class InvitationGone(Exception):
-    """The invitation exists but can no longer be accepted (expired or already used)."""
+    """The invitation exists but can no longer be accepted (expired, already used or revoked)."""
 
 
 class InvitationNotFound(Exception):
@@ -198,6 +204,8 @@ def resend_invitation(*, invitation: Invitation, acting_user) -> str:
     _require_manager(acting_user, invitation.organization)
     if invitation.is_accepted:
         raise ValidationError({"detail": "This invitation has already been accepted."})
+    if invitation.is_revoked:
+        raise ValidationError({"detail": "This invitation was revoked; invite the address again."})
     token = invitation.set_new_token()
     invitation.save(update_fields=["token_hash", "expires_at", "updated"])
     transaction.on_commit(lambda: _send_invitation_email(invitation, token))
@@ -205,29 +213,56 @@ def resend_invitation(*, invitation: Invitation, acting_user) -> str:
 
 
 @transaction.atomic
-def revoke_invitation(*, invitation: Invitation, acting_user) -> None:
+def revoke_invitation(*, invitation: Invitation, acting_user) -> Invitation:
+    """Revoke an open invitation: its link then answers that it was revoked, and the address may be invited
+    again. Revoking a revoked invitation changes nothing."""
     _require_manager(acting_user, invitation.organization)
-    invitation.delete()
+    invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
+    if invitation.is_accepted:
+        raise ValidationError({"detail": "This invitation has already been accepted."})
+    if not invitation.is_revoked:
+        invitation.revoked_at = timezone.now()
+        invitation.save(update_fields=["revoked_at", "updated"])
+    return invitation
 
 
 def find_invitation(token: str) -> Invitation:
     """The invitation for `token`; raises InvitationNotFound or InvitationGone with a message for the user."""
     invitation = Invitation.objects.select_related("organization").filter(token_hash=hash_secret(token or "")).first()
     if invitation is None or not invitation.organization.active:
-        raise InvitationNotFound("This invitation does not exist or was revoked.")
+        raise InvitationNotFound("This invitation does not exist.")
+    _check_open(invitation)
+    return invitation
+
+
+def _check_open(invitation: Invitation) -> None:
     if invitation.is_accepted:
         raise InvitationGone("This invitation has already been used.")
+    if invitation.is_revoked:
+        raise InvitationGone("This invitation was revoked.")
     if invitation.is_expired:
         raise InvitationGone("This invitation has expired; ask for a new one.")
+
+
+def _lock_open_invitation(token: str) -> Invitation:
+    invitation = find_invitation(token)
+    invitation = Invitation.objects.select_related("organization").select_for_update().get(pk=invitation.pk)
+    _check_open(invitation)  # again, now that concurrent accepts and revokes wait for this transaction
     return invitation
+
+
+def account_exists_for(invitation: Invitation) -> bool:
+    """Whether the invited address belongs to an account (told only to whoever holds the invitation's link)."""
+    return get_user_model().objects.filter(email__iexact=invitation.email).exists()
 
 
 @transaction.atomic
 def accept_invitation(*, token: str, user) -> Membership:
-    invitation = find_invitation(token)
-    invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
-    if invitation.is_accepted:
-        raise InvitationGone("This invitation has already been used.")
+    invitation = _lock_open_invitation(token)
+    return _join(invitation, user)
+
+
+def _join(invitation: Invitation, user) -> Membership:
     if not user.email or user.email.lower() != invitation.email.lower():
         raise PermissionDenied("This invitation was sent to a different email address.")
     if Membership.objects.filter(organization=invitation.organization, user=user).exists():
@@ -242,6 +277,52 @@ def accept_invitation(*, token: str, user) -> Membership:
     invitation.accepted_by = user
     invitation.save(update_fields=["accepted_at", "accepted_by", "updated"])
     return membership
+
+
+@transaction.atomic
+def sign_up_with_invitation(
+    *, token: str, username: str, password: str, first_name: str = "", last_name: str = ""
+) -> Membership:
+    """Create the account of a person invited by an address that has none, and accept the invitation.
+
+    The address is the invitation's (the link proves it). Field problems are a ValidationError keyed by field
+    (`username`, `password`); the username error says nothing about addresses. An address that has an account
+    since the link was opened is refused: its owner signs in and accepts."""
+    invitation = _lock_open_invitation(token)
+    if account_exists_for(invitation):
+        raise ValidationError("An account with this address exists: sign in to accept the invitation.")
+    User = get_user_model()
+    username = User.normalize_username(username or "").strip()
+    user = User(username=username, email=invitation.email, first_name=first_name, last_name=last_name)
+    errors: dict[str, list[str]] = {}
+    try:
+        user.full_clean(exclude=["password"])
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+    try:
+        validate_password(password, user=user)
+    except ValidationError as exc:
+        errors["password"] = exc.messages
+    if errors:
+        raise ValidationError(errors)
+    user.set_password(password)
+    # The account's creation is recorded as the invitation's doing, the joining as the new member's.
+    try:
+        with _audited_as(actor_id=None, actor_name=f"invitation:{invitation.pk}"), transaction.atomic():
+            user.save()
+    except IntegrityError as exc:  # a concurrent sign-up took the name
+        raise ValidationError({"username": "A user with that username already exists."}) from exc
+    with _audited_as(actor_id=user.pk, actor_name=user.get_username()):
+        return _join(invitation, user)
+
+
+@contextmanager
+def _audited_as(**actor) -> Iterator[None]:
+    token = audit_context.activate(dataclasses.replace(audit_context.current(), **actor))
+    try:
+        yield
+    finally:
+        audit_context.deactivate(token)
 
 
 # --- API tokens ----------------------------------------------------------------------------------------------

@@ -48,13 +48,11 @@ class InvitationSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Invitation
-        fields = ["id", "email", "role", "invited_by", "expires_at", "accepted_at", "status", "created"]
-        read_only_fields = ["id", "invited_by", "expires_at", "accepted_at", "status", "created"]
+        fields = ["id", "email", "role", "invited_by", "expires_at", "accepted_at", "revoked_at", "status", "created"]
+        read_only_fields = ["id", "invited_by", "expires_at", "accepted_at", "revoked_at", "status", "created"]
 
     def get_status(self, obj) -> str:
-        if obj.is_accepted:
-            return "accepted"
-        return "expired" if obj.is_expired else "pending"
+        return obj.status
 
 
 class AcceptInvitationSerializer(serializers.Serializer):

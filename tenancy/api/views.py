@@ -119,7 +119,8 @@ class MembershipViewSet(OrgScopedViewSet):
 
 class InvitationViewSet(OrgScopedViewSet):
     """How people join an organization: owners and admins invite an address, whether or not it belongs to an
-    account (the answer does not tell), and the person joins by accepting (`POST /api/v1/invitations/accept/`)."""
+    account (the answer does not tell), and the person joins by accepting (`POST /api/v1/invitations/accept/`).
+    DELETE revokes: the invitation stays listed with status `revoked` and its link answers 410."""
 
     queryset = Invitation.objects.select_related("invited_by")
     serializer_class = InvitationSerializer

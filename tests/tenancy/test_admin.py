@@ -186,7 +186,7 @@ def test_invitation_actions(world, client, mailoutbox, django_capture_on_commit_
         client.post(changelist, {"action": "resend", "_selected_action": [invitation.pk]})
     assert len(mailoutbox) == 1
     client.post(changelist, {"action": "revoke", "_selected_action": [invitation.pk]})
-    assert not Invitation.objects.exists()
+    assert Invitation.objects.get().status == "revoked"
 
 
 def test_inviting_an_existing_member_in_the_admin_is_a_form_error(world, client, mailoutbox):

@@ -23,9 +23,7 @@ def create_token(world, role="member", **kwargs):
 
 def test_create_shows_secret_once_and_stores_only_a_hash(world, api):
     api.force_authenticate(world.user("member"))
-    response = api.post(
-        reverse("tenancy-api:apitoken-list"), {"name": "ci", "organization": "acme"}, format="json"
-    )
+    response = api.post(reverse("tenancy-api:apitoken-list"), {"name": "ci", "organization": "acme"}, format="json")
     assert response.status_code == 201
     secret = response.data["token"]
     token = ApiToken.objects.get()
@@ -38,9 +36,7 @@ def test_create_shows_secret_once_and_stores_only_a_hash(world, api):
 
 def test_cannot_create_token_for_foreign_org(world, api):
     api.force_authenticate(world.user("owner"))
-    response = api.post(
-        reverse("tenancy-api:apitoken-list"), {"name": "x", "organization": "globex"}, format="json"
-    )
+    response = api.post(reverse("tenancy-api:apitoken-list"), {"name": "x", "organization": "globex"}, format="json")
     assert response.status_code == 400
 
 

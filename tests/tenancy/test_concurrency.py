@@ -3,6 +3,7 @@
 import threading
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
 
@@ -11,6 +12,7 @@ from tenancy.models import Membership
 from tests.support.world import make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
+User = get_user_model()
 
 
 def race(*actions) -> list[str]:
@@ -58,3 +60,32 @@ def test_an_invitation_accepted_twice_at_once_makes_one_membership(world):
     accept = lambda: services.accept_invitation(token=token, user=user)  # noqa: E731
     assert race(accept, accept) == ["InvitationGone", "ok"]
     assert Membership.objects.filter(user=user, organization=world.org).count() == 1
+
+
+def test_an_invitation_used_for_two_sign_ups_at_once_makes_one_account(world):
+    _, token = services.invite(
+        organization=world.org, email="twice@example.com", role="viewer", acting_user=world.user("admin")
+    )
+
+    def sign_up(username: str):
+        return lambda: services.sign_up_with_invitation(token=token, username=username, password="granite orbit 42")
+
+    assert race(sign_up("first"), sign_up("second")) == ["InvitationGone", "ok"]
+    assert User.objects.filter(email="twice@example.com").count() == 1
+    assert Membership.objects.filter(user__email="twice@example.com", organization=world.org).count() == 1
+
+
+def test_a_sign_up_racing_a_revocation_either_joins_or_makes_no_account(world):
+    invitation, token = services.invite(
+        organization=world.org, email="racing@example.com", role="viewer", acting_user=world.user("admin")
+    )
+    sign_up = lambda: services.sign_up_with_invitation(token=token, username="racer", password="granite orbit 42")  # noqa: E731
+    revoke = lambda: services.revoke_invitation(invitation=invitation, acting_user=world.user("admin"))  # noqa: E731
+    results = race(sign_up, revoke)
+    invitation.refresh_from_db()
+    if invitation.is_accepted:  # the sign-up went first: the revocation is refused
+        assert results == ["ValidationError", "ok"]
+        assert Membership.objects.filter(user__username="racer").exists()
+    else:
+        assert results == ["InvitationGone", "ok"]
+        assert invitation.is_revoked and not User.objects.filter(username="racer").exists()
