@@ -7,6 +7,7 @@ from django.dispatch import receiver
 from credentials.models import Account, NatsRole, NatsUser
 from credentials.services import nats as svc
 from tenancy.models import Organization
+from tenancy.signals import person_deactivated
 
 
 @receiver(post_save, sender=Organization, dispatch_uid="credentials.org_saved")
@@ -47,11 +48,16 @@ def membership_deleted(sender, instance, **kwargs):
         svc.deactivate_user(user)
 
 
+@receiver(person_deactivated, dispatch_uid="credentials.person_deactivated")
+def person_deactivated_by_action(sender, person, **kwargs):
+    """`tenancy.services.deactivate_person`: the person's NATS users go in the same transaction."""
+    svc.deactivate_person_users(person)
+
+
 @receiver(post_save, sender=settings.AUTH_USER_MODEL, dispatch_uid="credentials.person_saved")
 def person_saved(sender, instance, created: bool, raw: bool = False, update_fields=None, **kwargs):
     """A person who can no longer sign in keeps no working NATS credentials either (reactivating the person
     does not reissue them: an owner or admin reactivates the NATS user)."""
     if raw or created or instance.is_active or (update_fields is not None and "is_active" not in update_fields):
         return
-    for user in NatsUser.objects.filter(membership__user=instance, active=True):
-        svc.deactivate_user(user)
+    svc.deactivate_person_users(instance)
