@@ -230,11 +230,20 @@ class InvitationAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
 class ApiTokenAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
     view_roles = MANAGERS
     add_roles = change_roles = delete_roles = frozenset()
-    list_display = ["name", "prefix", "user", "organization", "expires_at", "last_used_at", "revoked_at"]
-    list_filter = ["organization"]
+    list_display = ["name", "prefix", "user", "organization", "platform", "expires_at", "last_used_at", "revoked_at"]
+    list_filter = ["platform", "organization"]
     search_fields = ["name", "prefix", "user__username", "user__email"]
     list_select_related = ["user", "organization"]
-    readonly_fields = ["name", "prefix", "user", "organization", "expires_at", "last_used_at", "revoked_at"]
+    readonly_fields = [
+        "name",
+        "prefix",
+        "user",
+        "organization",
+        "platform",
+        "expires_at",
+        "last_used_at",
+        "revoked_at",
+    ]
     actions = ["revoke"]
 
     def get_queryset(self, request):
@@ -338,7 +347,7 @@ class UserAdmin(ListFilterLookupsOnlyMixin, auth_admin.UserAdmin):
 
     def save_model(self, request, obj, form, change):
         if not change:
-            password = form.cleaned_data.get("password1") if form.cleaned_data.get("usable_password") else None
+            password = form.cleaned_data.get("password1") if form.cleaned_data.get("set_usable_password") else None
             person = services.create_person(
                 username=obj.username,
                 email=obj.email,
@@ -355,7 +364,7 @@ class UserAdmin(ListFilterLookupsOnlyMixin, auth_admin.UserAdmin):
         super().save_model(request, obj, form, change)
         try:
             services.update_person(person=obj, acting_user=request.user, is_active=active)
-        except ValidationError as exc:
+        except (ValidationError, PermissionDenied) as exc:
             self.message_user(request, _message(exc), messages.ERROR)
 
     @admin.action(description="Deactivate selected people (revokes their API tokens and NATS users)")
