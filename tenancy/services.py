@@ -7,7 +7,7 @@ import logging
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.base_user import BaseUserManager
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
@@ -212,9 +212,7 @@ def accept_invitation(*, token: str, user) -> Membership:
 
 
 NOT_A_MEMBER = "You are not a member of an organization with the slug “{slug}”."
-OPERATOR_HINT = (
-    ' Platform operators reach every organization with a platform token: create one with "platform": true.'
-)
+OPERATOR_HINT = ' Platform operators reach every organization with a platform token: create one with "platform": true.'
 
 
 def not_a_member_message(*, user, slug: str) -> str:
@@ -292,7 +290,7 @@ def create_person(
     first_name: str = "",
     last_name: str = "",
     password: str | None = None,
-):
+) -> AbstractBaseUser:
     """A new person. Without a password they cannot sign in until they set one (password reset); they join
     organizations by accepting invitations."""
     _require_operator(acting_user)
@@ -315,7 +313,7 @@ def create_person(
 
 
 @transaction.atomic
-def update_person(*, person, acting_user, **changes):
+def update_person(*, person, acting_user, **changes) -> AbstractBaseUser:
     """Change a person's name, email or active flag (through `deactivate_person` / `reactivate_person`)."""
     _require_operator(acting_user)
     unknown = set(changes) - {"first_name", "last_name", "email", "is_active"}
@@ -340,7 +338,7 @@ def update_person(*, person, acting_user, **changes):
 
 
 @transaction.atomic
-def deactivate_person(*, person, acting_user):
+def deactivate_person(*, person, acting_user) -> AbstractBaseUser:
     """The person can no longer sign in: their API tokens are revoked and their NATS users deactivated (the
     credentials app acts on `person_deactivated`). Reactivating restores neither."""
     _require_operator(acting_user)
@@ -357,7 +355,7 @@ def deactivate_person(*, person, acting_user):
 
 
 @transaction.atomic
-def reactivate_person(*, person, acting_user):
+def reactivate_person(*, person, acting_user) -> AbstractBaseUser:
     _require_operator(acting_user)
     if not person.is_active:
         person.is_active = True
