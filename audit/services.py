@@ -313,7 +313,7 @@ def record_token_rejected(*, request, prefix: str, reason: str) -> AuditEvent | 
         Action.TOKEN_REJECTED,
         obj=token,
         organization_id=token.organization_id if token else None,
-        organization_slug=token.organization.slug if token else "",
+        organization_slug=token.organization.slug if token and token.organization else "",
         actor_name=ANONYMOUS,
         extra={"prefix": prefix, "reason": reason},
         request=request,

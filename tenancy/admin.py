@@ -1,6 +1,7 @@
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import admin as auth_admin
+from django.contrib.auth import forms as auth_forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -294,11 +295,20 @@ class InvitationAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
 class ApiTokenAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
     view_roles = MANAGERS
     add_roles = change_roles = delete_roles = frozenset()
-    list_display = ["name", "prefix", "user", "organization", "expires_at", "last_used_at", "revoked_at"]
-    list_filter = ["organization"]
+    list_display = ["name", "prefix", "user", "organization", "platform", "expires_at", "last_used_at", "revoked_at"]
+    list_filter = ["platform", "organization"]
     search_fields = ["name", "prefix", "user__username", "user__email"]
     list_select_related = ["user", "organization"]
-    readonly_fields = ["name", "prefix", "user", "organization", "expires_at", "last_used_at", "revoked_at"]
+    readonly_fields = [
+        "name",
+        "prefix",
+        "user",
+        "organization",
+        "platform",
+        "expires_at",
+        "last_used_at",
+        "revoked_at",
+    ]
     actions = ["revoke"]
 
     def get_queryset(self, request):
@@ -341,9 +351,107 @@ admin.site.unregister(User)
 admin.site.unregister(Group)
 
 
+class PersonEmailMixin:
+    """Every person has an email address, unique regardless of case."""
+
+    def clean_email(self):
+        email = services.normalize_person_email(self.cleaned_data.get("email", ""))
+        if not email:
+            raise ValidationError("An email address is required.")
+        try:
+            services.check_email_free(email, person=self.instance)
+        except ValidationError as exc:
+            raise ValidationError(_message(exc)) from exc
+        return email
+
+
+class PersonCreationForm(PersonEmailMixin, auth_forms.AdminUserCreationForm):
+    class Meta(auth_forms.AdminUserCreationForm.Meta):
+        fields = ["username", "email", "first_name", "last_name"]
+
+
+class PersonChangeForm(PersonEmailMixin, auth_forms.UserChangeForm):
+    pass
+
+
 @admin.register(User)
 class UserAdmin(ListFilterLookupsOnlyMixin, auth_admin.UserAdmin):
-    pass
+    """People, for platform operators: created with an email address, deactivated rather than deleted (which
+    also revokes their API tokens and NATS users)."""
+
+    form = PersonChangeForm
+    add_form = PersonCreationForm
+    add_fieldsets = (
+        (
+            None,
+            {
+                "classes": ("wide",),
+                "fields": (
+                    "username",
+                    "email",
+                    "first_name",
+                    "last_name",
+                    "usable_password",
+                    "password1",
+                    "password2",
+                ),
+            },
+        ),
+    )
+    list_display = ["username", "email", "first_name", "last_name", "is_active", "is_superuser", "last_login"]
+    list_filter = ["is_active", "is_superuser", "is_staff"]
+    actions = ["deactivate", "reactivate"]
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            password = form.cleaned_data.get("password1") if form.cleaned_data.get("set_usable_password") else None
+            person = services.create_person(
+                username=obj.username,
+                email=obj.email,
+                first_name=obj.first_name,
+                last_name=obj.last_name,
+                password=password or None,
+                acting_user=request.user,
+            )
+            obj.pk, obj.password, obj._state.adding = person.pk, person.password, False
+            return
+        active = obj.is_active
+        if "is_active" in form.changed_data:
+            obj.is_active = not active  # the domain action makes the switch
+        super().save_model(request, obj, form, change)
+        try:
+            services.update_person(person=obj, acting_user=request.user, is_active=active)
+        except (ValidationError, PermissionDenied) as exc:
+            self.message_user(request, _message(exc), messages.ERROR)
+
+    @admin.action(description="Deactivate selected people (revokes their API tokens and NATS users)")
+    def deactivate(self, request, queryset):
+        done = 0
+        for person in queryset.filter(is_active=True):
+            try:
+                services.deactivate_person(person=person, acting_user=request.user)
+                done += 1
+            except (ValidationError, PermissionDenied) as exc:
+                self.message_user(request, f"{person}: {_message(exc)}", messages.ERROR)
+        if done:
+            self.message_user(request, f"Deactivated {done} person(s).", messages.SUCCESS)
+
+    @admin.action(description="Reactivate selected people")
+    def reactivate(self, request, queryset):
+        done = 0
+        for person in queryset.filter(is_active=False):
+            services.reactivate_person(person=person, acting_user=request.user)
+            done += 1
+        if done:
+            self.message_user(request, f"Reactivated {done} person(s).", messages.SUCCESS)
 
 
 @admin.register(Group)

@@ -14,8 +14,8 @@ _PREFIX = re.compile(r"[0-9a-f]{1,16}")
 
 
 class ApiTokenAuthentication(authentication.BaseAuthentication):
-    """`Authorization: Bearer sat_<prefix>_<secret>`. The request acts as the token's user, limited to the
-    token's organization and to the user's role there."""
+    """`Authorization: Bearer sat_<prefix>_<secret>`. The request acts as the token's user: limited to the
+    token's organization and the user's role there, or, for a platform token, as a platform operator."""
 
     keyword = "Bearer"
 
@@ -43,10 +43,16 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
             return self._reject(request, prefix, "This API token has been revoked.")
         if token.expires_at is not None and token.expires_at <= timezone.now():
             return self._reject(request, prefix, "This API token has expired.")
-        if not token.user.is_active or not token.organization.active:
-            return self._reject(request, prefix, "This API token's user or organization is inactive.")
-        if not Membership.objects.filter(user=token.user, organization=token.organization).exists():
-            return self._reject(request, prefix, "This API token's user is no longer a member.")
+        if token.platform:
+            if not token.user.is_active:
+                return self._reject(request, prefix, "This platform token's user is inactive.")
+            if not token.user.is_superuser:
+                return self._reject(request, prefix, "This platform token's user is no longer a platform operator.")
+        else:
+            if not token.user.is_active or not token.organization.active:
+                return self._reject(request, prefix, "This API token's user or organization is inactive.")
+            if not Membership.objects.filter(user=token.user, organization=token.organization).exists():
+                return self._reject(request, prefix, "This API token's user is no longer a member.")
         now = timezone.now()
         if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
             ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)

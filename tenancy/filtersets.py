@@ -1,4 +1,5 @@
 import django_filters
+from django.contrib.auth import get_user_model
 
 from stoneage.filters import FilterSet
 from tenancy.models import ApiToken, Invitation, Membership, Organization
@@ -37,8 +38,17 @@ class ApiTokenFilterSet(FilterSet):
 
     class Meta:
         model = ApiToken
-        fields = ["organization"]
+        fields = ["organization", "platform"]
 
     def filter_usable(self, queryset, name, value):
         usable = ApiToken.objects.usable().values("pk")
         return queryset.filter(pk__in=usable) if value else queryset.exclude(pk__in=usable)
+
+
+class PersonFilterSet(FilterSet):
+    email = django_filters.CharFilter(field_name="email", lookup_expr="iexact")
+    organization = django_filters.CharFilter(field_name="memberships__organization__slug", distinct=True)
+
+    class Meta:
+        model = get_user_model()
+        fields = ["is_active", "is_superuser", "email", "organization"]

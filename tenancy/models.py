@@ -185,10 +185,21 @@ class ApiTokenQuerySet(OrgScopedQuerySet):
 
 
 class ApiToken(models.Model):
-    """A bearer token for integrators; it acts with its user's role in its one organization."""
+    """A bearer token for integrators.
+
+    An organization token acts with its user's role in its one organization. A platform token (`platform`,
+    no organization) acts as its user, a platform operator, with operator powers in every organization; it
+    works only while that user is an active superuser."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="api_tokens")
+    organization = models.ForeignKey(
+        Organization, null=True, blank=True, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    platform = models.BooleanField(
+        default=False,
+        editable=False,
+        help_text="A platform operator's token: no organization, operator powers in every organization.",
+    )
     name = models.CharField(max_length=100)
     prefix = models.CharField(max_length=16, unique=True, editable=False)
     secret_hash = models.CharField(max_length=64, editable=False)
@@ -202,6 +213,16 @@ class ApiToken(models.Model):
     class Meta:
         ordering = ["-created"]
         verbose_name = "API token"
+        constraints = [
+            # Whether the user is a superuser is checked when the token is created and on every use: it can
+            # change after the token exists, so no row constraint could hold it.
+            models.CheckConstraint(
+                condition=models.Q(platform=True, organization__isnull=True)
+                | models.Q(platform=False, organization__isnull=False),
+                name="apitoken_platform_or_one_organization",
+                violation_error_message="A platform token has no organization; any other token has exactly one.",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
@@ -21,9 +22,10 @@ from django.utils import timezone
 from audit import context as audit_context
 from tenancy.models import ApiToken, Invitation, Membership, Organization, hash_secret
 from tenancy.roles import MANAGERS, Role
-from tenancy.signals import organization_deleting
+from tenancy.signals import organization_deleting, person_deactivated
 
 logger = logging.getLogger(__name__)
+User = get_user_model()
 
 
 class InvitationGone(Exception):
@@ -328,13 +330,42 @@ def _audited_as(**actor) -> Iterator[None]:
 # --- API tokens ----------------------------------------------------------------------------------------------
 
 
-@transaction.atomic
-def create_api_token(*, user, organization: Organization, name: str, expires_at=None) -> tuple[ApiToken, str]:
-    if not Membership.objects.filter(user=user, organization=organization, organization__active=True).exists():
-        raise ValidationError({"organization": "You can only create tokens for organizations you belong to."})
+NOT_A_MEMBER = "You are not a member of an organization with the slug “{slug}”."
+OPERATOR_HINT = ' Platform operators reach every organization with a platform token: create one with "platform": true.'
+
+
+def not_a_member_message(*, user, slug: str) -> str:
+    """The answer for a token asked for an organization the user does not belong to. It reads the same whether
+    or not the organization exists, so slugs cannot be probed; operators are pointed to platform tokens."""
+    message = NOT_A_MEMBER.format(slug=slug)
+    return message + OPERATOR_HINT if user.is_superuser else message
+
+
+def _check_expiry(expires_at) -> None:
     if expires_at is not None and expires_at <= timezone.now():
         raise ValidationError({"expires_at": "The expiry must be in the future."})
+
+
+@transaction.atomic
+def create_api_token(*, user, organization: Organization, name: str, expires_at=None) -> tuple[ApiToken, str]:
+    """A token confined to `organization`, acting with the user's role there."""
+    if not Membership.objects.filter(user=user, organization=organization, organization__active=True).exists():
+        raise ValidationError({"organization": not_a_member_message(user=user, slug=organization.slug)})
+    _check_expiry(expires_at)
     token = ApiToken(user=user, organization=organization, name=name, expires_at=expires_at)
+    secret = token.set_new_secret()
+    token.save()
+    return token, secret
+
+
+@transaction.atomic
+def create_platform_token(*, user, name: str, expires_at=None) -> tuple[ApiToken, str]:
+    """A token with the platform operator's powers in every organization, for automation (creating
+    organizations, managing people). It works only while `user` is an active superuser."""
+    if not (user.is_active and user.is_superuser):
+        raise PermissionDenied("Only platform operators hold platform tokens.")
+    _check_expiry(expires_at)
+    token = ApiToken(user=user, organization=None, platform=True, name=name, expires_at=expires_at)
     secret = token.set_new_secret()
     token.save()
     return token, secret
@@ -345,3 +376,107 @@ def revoke_api_token(*, token: ApiToken) -> ApiToken:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
     return token
+
+
+# --- People (platform operators) ---------------------------------------------------------------------------
+# People are never deleted (their audit trail and memberships name them): they are deactivated.
+
+
+def _require_operator(acting_user) -> None:
+    if not (acting_user and acting_user.is_active and acting_user.is_superuser):
+        raise PermissionDenied("Only platform operators manage people.")
+
+
+def normalize_person_email(email: str) -> str:
+    return BaseUserManager.normalize_email((email or "").strip())
+
+
+def check_email_free(email: str, *, person=None) -> None:
+    """Addresses are unique regardless of case: invitations and sign-in match them that way."""
+    taken = User.objects.filter(email__iexact=email)
+    if person is not None and person.pk is not None:
+        taken = taken.exclude(pk=person.pk)
+    if taken.exists():
+        raise ValidationError({"email": f"A person with the email address {email} already exists."})
+
+
+@transaction.atomic
+def create_person(
+    *,
+    email: str,
+    acting_user,
+    username: str = "",
+    first_name: str = "",
+    last_name: str = "",
+    password: str | None = None,
+) -> AbstractBaseUser:
+    """A new person. Without a password they cannot sign in until they set one (password reset); they join
+    organizations by accepting invitations."""
+    _require_operator(acting_user)
+    email = normalize_person_email(email)
+    if not email:
+        raise ValidationError({"email": "An email address is required."})
+    check_email_free(email)
+    person = User(username=username or email, email=email, first_name=first_name, last_name=last_name)
+    if password:
+        try:
+            validate_password(password, person)
+        except ValidationError as exc:
+            raise ValidationError({"password": exc.messages}) from exc
+        person.set_password(password)
+    else:
+        person.set_unusable_password()
+    person.full_clean(exclude=["password"])
+    person.save()
+    return person
+
+
+@transaction.atomic
+def update_person(*, person, acting_user, **changes) -> AbstractBaseUser:
+    """Change a person's name, email or active flag (through `deactivate_person` / `reactivate_person`)."""
+    _require_operator(acting_user)
+    unknown = set(changes) - {"first_name", "last_name", "email", "is_active"}
+    if unknown:
+        raise ValidationError({"detail": f"These fields cannot be changed here: {', '.join(sorted(unknown))}."})
+    active = changes.pop("is_active", person.is_active)
+    if "email" in changes:
+        changes["email"] = normalize_person_email(changes["email"])
+        if not changes["email"]:
+            raise ValidationError({"email": "An email address is required."})
+        check_email_free(changes["email"], person=person)
+    if changes:
+        for name, value in changes.items():
+            setattr(person, name, value)
+        person.full_clean(exclude=["password"])
+        person.save(update_fields=list(changes))
+    if active and not person.is_active:
+        reactivate_person(person=person, acting_user=acting_user)
+    elif not active and person.is_active:
+        deactivate_person(person=person, acting_user=acting_user)
+    return person
+
+
+@transaction.atomic
+def deactivate_person(*, person, acting_user) -> AbstractBaseUser:
+    """The person can no longer sign in: their API tokens are revoked and their NATS users deactivated (the
+    credentials app acts on `person_deactivated`). Reactivating restores neither."""
+    _require_operator(acting_user)
+    if person.pk == acting_user.pk:
+        raise ValidationError({"is_active": "You cannot deactivate yourself."})
+    if not person.is_active:
+        return person
+    person_deactivated.send(sender=User, person=person)
+    for token in ApiToken.objects.usable().filter(user=person):
+        revoke_api_token(token=token)
+    person.is_active = False
+    person.save(update_fields=["is_active"])
+    return person
+
+
+@transaction.atomic
+def reactivate_person(*, person, acting_user) -> AbstractBaseUser:
+    _require_operator(acting_user)
+    if not person.is_active:
+        person.is_active = True
+        person.save(update_fields=["is_active"])
+    return person

@@ -10,3 +10,7 @@ api_token_rejected = Signal()
 #: are deleted, so that apps owning rows of the organization remove them in bulk first (credentials: the NATS
 #: account is deleted from the servers with one tombstone, its users with it). Arguments: organization.
 organization_deleting = Signal()
+
+#: Sent by `tenancy.services.deactivate_person` inside its transaction, before the person is saved inactive,
+#: so that apps holding the person's credentials revoke them in the same transaction. Arguments: person.
+person_deactivated = Signal()

@@ -681,6 +681,13 @@ def deactivate_user(user: NatsUser) -> NatsUser:
 
 
 @transaction.atomic
+def deactivate_person_users(person) -> int:
+    """Deactivate every active NATS user of `person`'s memberships (a person who can no longer sign in): one
+    re-sign per account. Returns how many were still active."""
+    return deactivate_users(NatsUser.objects.filter(membership__user=person))
+
+
+@transaction.atomic
 def reactivate_user(user: NatsUser) -> NatsUser:
     """Back with a new key pair: the old key stays revoked, so `.creds` handed out before the deactivation
     never work again (whoever held them is often why the user was deactivated). A key held by its device

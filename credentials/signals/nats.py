@@ -9,7 +9,7 @@ from django.dispatch import receiver
 from credentials.models import Account, NatsRole, NatsUser
 from credentials.services import nats as svc
 from tenancy.models import Organization
-from tenancy.signals import organization_deleting
+from tenancy.signals import organization_deleting, person_deactivated
 
 
 @receiver(post_save, sender=Organization, dispatch_uid="credentials.org_saved")
@@ -75,6 +75,12 @@ def membership_deleted(sender, instance, origin=None, **kwargs):
         svc.deactivate_user(user)
 
 
+@receiver(person_deactivated, dispatch_uid="credentials.person_deactivated")
+def person_deactivated_by_action(sender, person, **kwargs):
+    """`tenancy.services.deactivate_person`: the person's NATS users go in the same transaction."""
+    svc.deactivate_person_users(person)
+
+
 @receiver(post_save, sender=settings.AUTH_USER_MODEL, dispatch_uid="credentials.person_saved")
 def person_saved(sender, instance, created: bool, raw: bool = False, update_fields=None, **kwargs):
     """A person who can no longer sign in keeps no working NATS credentials either (reactivating the person
@@ -82,4 +88,4 @@ def person_saved(sender, instance, created: bool, raw: bool = False, update_fiel
     `update(is_active=False)` sends no signal: the beat task `reconcile_switched_off` catches up with it."""
     if raw or created or instance.is_active or (update_fields is not None and "is_active" not in update_fields):
         return
-    svc.deactivate_users(NatsUser.objects.filter(membership__user=instance))
+    svc.deactivate_person_users(instance)

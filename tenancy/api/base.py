@@ -21,9 +21,16 @@ def token_of(request) -> ApiToken | None:
     return request.auth if isinstance(request.auth, ApiToken) else None
 
 
+def org_token_of(request) -> ApiToken | None:
+    """The request's organization token: it confines the request to its organization and role there."""
+    token = token_of(request)
+    return token if token is not None and not token.platform else None
+
+
 def is_platform_operator(request) -> bool:
-    """A superuser signed in with a session. API tokens act only with their user's organization role."""
-    return bool(request.user and request.user.is_superuser and token_of(request) is None)
+    """A superuser signed in with a session or with a platform token. Organization tokens act only with their
+    user's role in their organization."""
+    return bool(request.user and request.user.is_superuser and org_token_of(request) is None)
 
 
 def resolve_organization(request, slug: str) -> tuple[Organization, str]:
@@ -33,7 +40,7 @@ def resolve_organization(request, slug: str) -> tuple[Organization, str]:
     organization = Organization.objects.filter(slug=slug).first()
     if organization is None:
         raise Http404
-    token = token_of(request)
+    token = org_token_of(request)
     if token is not None and token.organization_id != organization.pk:
         raise Http404
     if is_platform_operator(request):

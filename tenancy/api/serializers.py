@@ -3,6 +3,7 @@ from rest_framework import serializers
 
 from stoneage.api import SlugRelatedField
 from tenancy.models import ApiToken, Invitation, Membership, Organization
+from tenancy.services import not_a_member_message
 
 User = get_user_model()
 
@@ -60,15 +61,37 @@ class AcceptInvitationSerializer(serializers.Serializer):
 
 
 class ApiTokenSerializer(serializers.ModelSerializer):
-    organization = SlugRelatedField(slug_field="slug", queryset=Organization.objects.all())
+    organization = SlugRelatedField(
+        slug_field="slug",
+        queryset=Organization.objects.all(),
+        required=False,
+        allow_null=True,
+        help_text="Slug of one of my organizations; null for a platform token.",
+    )
+    platform = serializers.BooleanField(
+        default=False,
+        help_text="A platform token (platform operators only): no organization, operator powers in every one.",
+    )
 
     def get_fields(self):
         fields = super().get_fields()
         user = getattr(self.context.get("request"), "user", None)
         if user is not None and user.is_authenticated:
             # Only my organizations: a foreign slug answers like a missing one, so slugs cannot be probed.
-            fields["organization"].queryset = Organization.objects.filter(memberships__user=user, active=True)
+            organization = fields["organization"]
+            organization.queryset = Organization.objects.filter(memberships__user=user, active=True)
+            organization.error_messages["does_not_exist"] = not_a_member_message(user=user, slug="{value}")
         return fields
+
+    def validate(self, attrs):
+        if attrs.get("platform"):
+            if attrs.get("organization") is not None:
+                raise serializers.ValidationError({"organization": "A platform token has no organization."})
+        elif attrs.get("organization") is None:
+            raise serializers.ValidationError(
+                {"organization": 'Name one of your organizations, or set "platform": true for a platform token.'}
+            )
+        return attrs
 
     class Meta:
         model = ApiToken
@@ -76,6 +99,7 @@ class ApiTokenSerializer(serializers.ModelSerializer):
             "id",
             "name",
             "organization",
+            "platform",
             "prefix",
             "expires_at",
             "last_used_at",
@@ -112,6 +136,46 @@ class MeSerializer(serializers.ModelSerializer):
     def get_memberships(self, user) -> list[dict]:
         qs = user.memberships.filter(organization__active=True).select_related("organization")
         token = getattr(self.context.get("request"), "auth", None)
-        if isinstance(token, ApiToken):  # a token sees only its own organization
+        if isinstance(token, ApiToken) and not token.platform:  # a token sees only its own organization
             qs = qs.filter(organization_id=token.organization_id)
         return MyMembershipSerializer(qs, many=True).data
+
+
+class PersonSerializer(serializers.ModelSerializer):
+    """A person, as platform operators manage them. The password is write-only and only set on creation."""
+
+    username = serializers.CharField(
+        max_length=150, required=False, help_text="Sign-in name; defaults to the email address."
+    )
+    email = serializers.EmailField(max_length=254, help_text="Unique, regardless of case.")
+    password = serializers.CharField(
+        write_only=True,
+        required=False,
+        allow_blank=True,
+        style={"input_type": "password"},
+        help_text="Optional, on creation only; checked by the password rules. Without one, the person sets a "
+        "password through the password reset.",
+    )
+
+    class Meta:
+        model = User
+        fields = [
+            "id",
+            "username",
+            "email",
+            "first_name",
+            "last_name",
+            "is_active",
+            "is_superuser",
+            "last_login",
+            "date_joined",
+            "password",
+        ]
+        read_only_fields = ["id", "is_superuser", "last_login", "date_joined"]
+
+
+class PersonUpdateSerializer(PersonSerializer):
+    username = serializers.CharField(read_only=True)
+
+    class Meta(PersonSerializer.Meta):
+        fields = [name for name in PersonSerializer.Meta.fields if name != "password"]

@@ -10,6 +10,7 @@ router.register("orgs", views.OrganizationViewSet, basename="organization")
 router.register(r"orgs/(?P<org_slug>[-\w]+)/memberships", views.MembershipViewSet, basename="membership")
 router.register(r"orgs/(?P<org_slug>[-\w]+)/invitations", views.InvitationViewSet, basename="invitation")
 router.register("tokens", views.ApiTokenViewSet, basename="apitoken")
+router.register("users", views.PersonViewSet, basename="user")
 
 urlpatterns = [
     path("me/", views.MeView.as_view(), name="me"),

@@ -1,3 +1,4 @@
+from django.contrib.auth import get_user_model
 from django.http import Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, permissions, status, viewsets
@@ -7,7 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from tenancy import services
-from tenancy.api.base import OrgScopedViewSet, is_platform_operator, token_of
+from tenancy.api.base import OrgScopedViewSet, is_platform_operator, org_token_of, token_of
 from tenancy.api.serializers import (
     AcceptInvitationSerializer,
     ApiTokenCreatedSerializer,
@@ -16,15 +17,20 @@ from tenancy.api.serializers import (
     MembershipSerializer,
     MeSerializer,
     OrganizationSerializer,
+    PersonSerializer,
+    PersonUpdateSerializer,
 )
 from tenancy.filtersets import (
     ApiTokenFilterSet,
     InvitationFilterSet,
     MembershipFilterSet,
     OrganizationFilterSet,
+    PersonFilterSet,
 )
 from tenancy.models import ApiToken, Invitation, Membership, Organization
 from tenancy.roles import ALL_ROLES, MANAGERS
+
+User = get_user_model()
 
 
 class OrganizationViewSet(viewsets.ModelViewSet):
@@ -39,7 +45,7 @@ class OrganizationViewSet(viewsets.ModelViewSet):
 
     def get_queryset(self):
         queryset = Organization.objects.for_user(self.request.user)
-        token = token_of(self.request)
+        token = org_token_of(self.request)
         if token is not None:
             return queryset.filter(pk=token.organization_id)
         return queryset
@@ -172,7 +178,10 @@ class ApiTokenViewSet(
     mixins.DestroyModelMixin,
     viewsets.GenericViewSet,
 ):
-    """My API tokens. The secret is returned once, at creation. Deleting a token revokes it."""
+    """My API tokens. The secret is returned once, at creation. Deleting a token revokes it.
+
+    A token names one of my organizations and acts with my role there; platform operators may instead create
+    a platform token (`"platform": true`, no organization), which acts with operator powers everywhere."""
 
     serializer_class = ApiTokenSerializer
     filterset_class = ApiTokenFilterSet
@@ -183,7 +192,7 @@ class ApiTokenViewSet(
         if getattr(self, "swagger_fake_view", False):
             return ApiToken.objects.none()
         queryset = ApiToken.objects.filter(user=self.request.user).select_related("organization")
-        token = token_of(self.request)
+        token = org_token_of(self.request)
         if token is not None:
             queryset = queryset.filter(organization_id=token.organization_id)
         return queryset
@@ -196,17 +205,73 @@ class ApiTokenViewSet(
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        instance, secret = services.create_api_token(
-            user=request.user,
-            organization=data["organization"],
-            name=data["name"],
-            expires_at=data.get("expires_at"),
-        )
+        if data["platform"]:
+            instance, secret = services.create_platform_token(
+                user=request.user, name=data["name"], expires_at=data.get("expires_at")
+            )
+        else:
+            instance, secret = services.create_api_token(
+                user=request.user,
+                organization=data["organization"],
+                name=data["name"],
+                expires_at=data.get("expires_at"),
+            )
         instance.token = secret
         return Response(ApiTokenCreatedSerializer(instance).data, status=status.HTTP_201_CREATED)
 
     def perform_destroy(self, instance):
         services.revoke_api_token(token=instance)
+
+
+class IsPlatformOperator(permissions.IsAuthenticated):
+    message = "Only platform operators (superusers, signed in or with a platform token) manage people."
+
+    def has_permission(self, request, view) -> bool:
+        return super().has_permission(request, view) and is_platform_operator(request)
+
+
+class PersonViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """People (user accounts), for platform operators. People are never deleted: deactivate them
+    (`POST …/deactivate/`, or `"is_active": false`), which also revokes their API tokens and NATS users."""
+
+    queryset = User.objects.order_by("username")
+    permission_classes = [IsPlatformOperator]
+    filterset_class = PersonFilterSet
+    search_fields = ["username", "email", "first_name", "last_name"]
+    ordering_fields = ["username", "email", "last_name", "date_joined", "last_login"]
+
+    def get_serializer_class(self):
+        return PersonUpdateSerializer if self.action in {"update", "partial_update"} else PersonSerializer
+
+    @extend_schema(responses={201: PersonSerializer})
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        person = services.create_person(acting_user=request.user, **serializer.validated_data)
+        return Response(PersonSerializer(person).data, status=status.HTTP_201_CREATED)
+
+    def perform_update(self, serializer):
+        serializer.instance = services.update_person(
+            person=serializer.instance, acting_user=self.request.user, **serializer.validated_data
+        )
+
+    @extend_schema(request=None, responses=PersonSerializer)
+    @action(detail=True, methods=["post"])
+    def deactivate(self, request, pk=None):
+        person = services.deactivate_person(person=self.get_object(), acting_user=request.user)
+        return Response(PersonSerializer(person).data)
+
+    @extend_schema(request=None, responses=PersonSerializer)
+    @action(detail=True, methods=["post"])
+    def reactivate(self, request, pk=None):
+        person = services.reactivate_person(person=self.get_object(), acting_user=request.user)
+        return Response(PersonSerializer(person).data)
 
 
 class MeView(APIView):
