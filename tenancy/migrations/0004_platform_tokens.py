@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tenancy', '0002_organization_slug_one_validator'),
+        ('tenancy', '0003_invitation_revoked_at'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
