@@ -382,11 +382,6 @@ def revoke_api_token(*, token: ApiToken) -> ApiToken:
 # People are never deleted (their audit trail and memberships name them): they are deactivated.
 
 
-def _require_operator(acting_user) -> None:
-    if not (acting_user and acting_user.is_active and acting_user.is_superuser):
-        raise PermissionDenied("Only platform operators manage people.")
-
-
 def normalize_person_email(email: str) -> str:
     return BaseUserManager.normalize_email((email or "").strip())
 
@@ -412,7 +407,7 @@ def create_person(
 ) -> AbstractBaseUser:
     """A new person. Without a password they cannot sign in until they set one (password reset); they join
     organizations by accepting invitations."""
-    _require_operator(acting_user)
+    _require_operator(acting_user, "manage people")
     email = normalize_person_email(email)
     if not email:
         raise ValidationError({"email": "An email address is required."})
@@ -434,7 +429,7 @@ def create_person(
 @transaction.atomic
 def update_person(*, person, acting_user, **changes) -> AbstractBaseUser:
     """Change a person's name, email or active flag (through `deactivate_person` / `reactivate_person`)."""
-    _require_operator(acting_user)
+    _require_operator(acting_user, "manage people")
     unknown = set(changes) - {"first_name", "last_name", "email", "is_active"}
     if unknown:
         raise ValidationError({"detail": f"These fields cannot be changed here: {', '.join(sorted(unknown))}."})
@@ -460,7 +455,7 @@ def update_person(*, person, acting_user, **changes) -> AbstractBaseUser:
 def deactivate_person(*, person, acting_user) -> AbstractBaseUser:
     """The person can no longer sign in: their API tokens are revoked and their NATS users deactivated (the
     credentials app acts on `person_deactivated`). Reactivating restores neither."""
-    _require_operator(acting_user)
+    _require_operator(acting_user, "manage people")
     if person.pk == acting_user.pk:
         raise ValidationError({"is_active": "You cannot deactivate yourself."})
     if not person.is_active:
@@ -475,7 +470,7 @@ def deactivate_person(*, person, acting_user) -> AbstractBaseUser:
 
 @transaction.atomic
 def reactivate_person(*, person, acting_user) -> AbstractBaseUser:
-    _require_operator(acting_user)
+    _require_operator(acting_user, "manage people")
     if not person.is_active:
         person.is_active = True
         person.save(update_fields=["is_active"])
