@@ -37,7 +37,8 @@ def expect(
     return statuses
 
 
-def _caller(world, who: str):
+def caller(world, who: str):
+    """The user who makes the request for `who` (a role, OUTSIDER, SUPERUSER), None for ANONYMOUS."""
     if who == ANONYMOUS:
         return None
     if who == OUTSIDER:
@@ -58,7 +59,7 @@ def assert_access(
     failures = []
     for who, status in expected.items():
         client = APIClient()
-        user = _caller(world, who)
+        user = caller(world, who)
         if user is not None:
             client.force_authenticate(user)
         url = url_for(world)
