@@ -1,11 +1,10 @@
-from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from stoneage import health
-from tenancy.signin import PasswordResetForm, SetPasswordForm
+from tenancy.signin import PasswordResetView, SetPasswordForm
 
 api_v1 = [
     path("", include("tenancy.api.urls")),
@@ -20,15 +19,7 @@ urlpatterns = [
     # Password reset by email (Django's views, the admin's look); the admin's sign-in page links to it.
     path(
         "admin/password_reset/",
-        auth_views.PasswordResetView.as_view(
-            form_class=PasswordResetForm,
-            email_template_name="registration/stoneage_password_reset_email.txt",
-            subject_template_name="registration/stoneage_password_reset_subject.txt",
-            extra_email_context={
-                "site_url": settings.SITE_URL,
-                "valid_hours": max(1, settings.PASSWORD_RESET_TIMEOUT // 3600),
-            },
-        ),
+        PasswordResetView.as_view(),
         name="admin_password_reset",
     ),
     path("admin/password_reset/done/", auth_views.PasswordResetDoneView.as_view(), name="password_reset_done"),

@@ -16,23 +16,13 @@ import time
 from django.conf import settings
 from django.contrib.auth import forms as auth_forms
 from django.contrib.auth import get_user_model
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.backends import ModelBackend
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 
 from audit.context import client_ip
 from tenancy import signals
-from tenancy.models import Membership
-
-# --- Who may sign in to the admin -------------------------------------------------------------------------------
-
-
-def has_admin_access(user) -> bool:
-    """Platform operators, and every active person with a membership in an active organization."""
-    if user is None or not user.is_authenticated or not user.is_active:
-        return False
-    return user.is_superuser or Membership.objects.filter(user=user, organization__active=True).exists()
-
 
 # --- Throttling -------------------------------------------------------------------------------------------------
 
@@ -157,3 +147,18 @@ class PasswordChangeForm(auth_forms.PasswordChangeForm):
         if commit:
             signals.password_changed.send(sender=type(self), user=user, reset=False)
         return user
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    """Django's reset page; the emailed link starts with SITE_URL, whatever host the request came through."""
+
+    form_class = PasswordResetForm
+    email_template_name = "registration/stoneage_password_reset_email.txt"
+    subject_template_name = "registration/stoneage_password_reset_subject.txt"
+
+    def form_valid(self, form):
+        self.extra_email_context = {
+            "site_url": settings.SITE_URL,
+            "valid_hours": max(1, settings.PASSWORD_RESET_TIMEOUT // 3600),
+        }
+        return super().form_valid(form)
