@@ -17,10 +17,11 @@ def test_a_viewer_signs_in_without_a_staff_flag_and_sees_no_add_or_change_button
     login(page, live_server, viewer.username)
     assert "Stone Age control plane" in page.inner_text("#site-name")
     assert page.title().endswith("| Stone Age")
-    # Django's colour theme toggle: auto → light → dark.
-    page.click("#user-tools .theme-toggle")
+    # Django's colour theme toggle (a light-preferring browser goes auto → dark) turns the page dark.
     page.click("#user-tools .theme-toggle")
     assert page.evaluate("document.documentElement.dataset.theme") == "dark"
+    background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    assert sum(int(part) for part in background[4:-1].split(",")[:3]) < 200, background
 
     page.goto(f"{live_server.url}/admin/tenancy/membership/")
     rows = page.inner_text("#result_list")
