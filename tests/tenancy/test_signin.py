@@ -3,8 +3,10 @@ throttling, password reset by email and password change."""
 
 import re
 import time
+import uuid
 
 import pytest
+import redis
 from django.contrib.auth import get_user_model
 from django.core import mail
 from django.test import override_settings
@@ -154,6 +156,30 @@ def test_the_sign_in_page_outside_the_admin_is_throttled_too(world, client):
     assert "Too many failed sign-in attempts" in response.content.decode()
     # One counter for both pages.
     assert "Too many failed" in sign_in(client, "vic").content.decode()
+
+
+@pytest.mark.integration
+def test_failure_counts_live_in_redis_where_every_web_process_sees_them(world, client, settings):
+    prefix = f"signin-test-{uuid.uuid4().hex}"
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": settings.REDIS_URL,
+            "KEY_PREFIX": prefix,
+        }
+    }
+    settings.LOGIN_FAILURE_LIMIT, settings.LOGIN_LOCKOUT = 2, 60
+    redis_client = redis.Redis.from_url(settings.REDIS_URL)
+    try:
+        sign_in(client, "vic", "nope")
+        sign_in(client, "vic", "nope")
+        keys = [key.decode() for key in redis_client.keys(f"{prefix}:*")]
+        assert any(":signin:user:" in key and key.endswith(":blocked") for key in keys), keys
+        assert all("vic" not in key for key in keys)  # usernames are hashed
+        assert "Too many failed" in sign_in(client, "vic").content.decode()
+    finally:
+        for key in redis_client.keys(f"{prefix}:*"):
+            redis_client.delete(key)
 
 
 def test_the_sign_in_page_outside_the_admin_admits_members(world, client):
