@@ -8,10 +8,10 @@ from __future__ import annotations
 from functools import update_wrapper
 
 from django.contrib import admin
-from django.contrib.auth import REDIRECT_FIELD_NAME
 from django.contrib.auth.views import PasswordChangeView
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.cache import add_never_cache_headers
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 
@@ -54,14 +54,11 @@ class StoneAgeAdminSite(admin.AdminSite):
         return super().login(request, extra_context)
 
     def no_organization(self, request) -> TemplateResponse:
-        context = {
-            **self.each_context(request),
-            "title": "No active organization",
-            "login_url": reverse("admin:login", current_app=self.name),
-            REDIRECT_FIELD_NAME: request.get_full_path(),
-        }
+        context = {**self.each_context(request), "title": "No active organization"}
         request.current_app = self.name
-        return TemplateResponse(request, "admin/no_organization.html", context, status=403)
+        response = TemplateResponse(request, "admin/no_organization.html", context, status=403)
+        add_never_cache_headers(response)
+        return response
 
     def password_change(self, request, extra_context=None):
         defaults = {

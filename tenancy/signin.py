@@ -1,17 +1,21 @@
-"""Signing in: who may use the admin, sign-in throttling, and the forms of the sign-in and password pages.
+"""Signing in: sign-in throttling, and the forms and views of the sign-in and password pages.
 
 Throttling counts failed sign-ins in Django's cache (Redis in production), per username and per client
 address. `LOGIN_FAILURE_LIMIT` failures of one username, or `LOGIN_FAILURE_IP_LIMIT` from one address, within
 `LOGIN_FAILURE_WINDOW` seconds refuse further attempts, right password or not, for `LOGIN_LOCKOUT` seconds.
 The check lives in the authentication backend, so every sign-in page (the admin's and /accounts/login/) and
-any other caller of `authenticate()` goes through it.
+any other caller of `authenticate()` goes through it. When the cache cannot be reached, sign-in goes on
+unthrottled (logged at WARNING; failed logins are still audited) rather than failing for everyone.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 from django.conf import settings
 from django.contrib.auth import forms as auth_forms
@@ -24,7 +28,18 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from audit.context import client_ip
 from tenancy import signals
 
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
 # --- Throttling -------------------------------------------------------------------------------------------------
+
+
+def _with_cache(operation: Callable[[], T], fallback: T) -> T:
+    try:
+        return operation()
+    except Exception:  # any cache backend's connection error
+        logger.warning("Sign-in throttling is off: the cache cannot be reached.", exc_info=True)
+        return fallback
 
 
 def _digest(value: str) -> str:
@@ -44,13 +59,17 @@ def _scopes(request, username: str | None) -> list[tuple[str, int]]:
 
 def retry_after(request, username: str | None) -> int:
     """Seconds until `username` may try again from this request's address; 0 when not throttled."""
+    keys = [f"{stem}:blocked" for stem, _ in _scopes(request, username)]
+    until = _with_cache(lambda: cache.get_many(keys), {}).values()
     now = time.time()
-    until = [cache.get(f"{stem}:blocked") for stem, _ in _scopes(request, username)]
-    waits = [value - now for value in until if value]
-    return max(0, math.ceil(max(waits, default=0)))
+    return max(0, math.ceil(max((value - now for value in until if value), default=0)))
 
 
 def record_failure(request, username: str | None) -> None:
+    _with_cache(lambda: _count_failure(request, username), None)
+
+
+def _count_failure(request, username: str | None) -> None:
     for stem, limit in _scopes(request, username):
         count_key = f"{stem}:failures"
         cache.add(count_key, 0, timeout=settings.LOGIN_FAILURE_WINDOW)
@@ -68,7 +87,7 @@ def record_success(request, username: str | None) -> None:
     """A right password clears the username's count (not the address's: one known account must not let an
     address guess at others without limit)."""
     if username:
-        cache.delete(f"signin:user:{_digest(username.strip().casefold())}:failures")
+        _with_cache(lambda: cache.delete(f"signin:user:{_digest(username.strip().casefold())}:failures"), None)
 
 
 class LoginThrottled(PermissionDenied):

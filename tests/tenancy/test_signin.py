@@ -182,6 +182,21 @@ def test_failure_counts_live_in_redis_where_every_web_process_sees_them(world, c
             redis_client.delete(key)
 
 
+def test_sign_in_goes_on_unthrottled_when_the_cache_is_down(world, client, settings, caplog):
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",  # nothing listens there
+            "OPTIONS": {"socket_connect_timeout": 0.2},
+        }
+    }
+    settings.LOGIN_FAILURE_LIMIT = 1
+    response = sign_in(client, "vic", "nope")
+    assert "Please enter a correct username and password" in response.content.decode()
+    assert sign_in(client, "vic").status_code == 302
+    assert "Sign-in throttling is off" in caplog.text
+
+
 def test_the_sign_in_page_outside_the_admin_admits_members(world, client):
     response = sign_in(client, "vic", url=reverse("tenancy:login"))
     assert response.status_code == 302
