@@ -1,29 +1,11 @@
 import json
 
 from django.contrib import admin
-from django.contrib.admin.forms import AdminAuthenticationForm
-from django.core.exceptions import ValidationError
 from django.utils.html import format_html
 
-from audit import services
 from audit.models import AuditEvent
 from tenancy.admin_mixins import OrgScopedAdminMixin
 from tenancy.roles import AUDIT_READERS
-
-
-class AuditedAdminAuthenticationForm(AdminAuthenticationForm):
-    """The admin's sign-in form. A sign-in refused after the password matched (an account without admin access)
-    sends no `user_login_failed` signal, but it is a failed login all the same."""
-
-    def confirm_login_allowed(self, user):
-        try:
-            super().confirm_login_allowed(user)
-        except ValidationError:
-            services.record_login_failed(request=self.request, username=user.get_username())
-            raise
-
-
-admin.site.login_form = AuditedAdminAuthenticationForm
 
 
 class ObjectTypeFilter(admin.SimpleListFilter):

@@ -306,6 +306,22 @@ def record_login_failed(*, request, username: str) -> AuditEvent | None:
     )
 
 
+def record_password_reset_requested(*, request, email: str, users: Iterable) -> list[AuditEvent | None]:
+    """One event per account emailed, or one naming the address when it belongs to none."""
+    extra = {"email": clean_text(email)[:254]}
+    users = list(users)
+    if not users:
+        return [write_event(Action.PASSWORD_RESET_REQUESTED, actor_name=ANONYMOUS, extra=extra, request=request)]
+    return [
+        write_event(Action.PASSWORD_RESET_REQUESTED, obj=user, actor_name=ANONYMOUS, extra=extra, request=request)
+        for user in users
+    ]
+
+
+def record_password_changed(*, user, reset: bool) -> AuditEvent | None:
+    return write_event(Action.PASSWORD_RESET if reset else Action.PASSWORD_CHANGED, obj=user, actor=user)
+
+
 def record_token_rejected(*, request, prefix: str, reason: str) -> AuditEvent | None:
     prefix = clean_text(prefix)[:16]
     token = ApiToken.objects.filter(prefix=prefix).select_related("organization").first() if prefix else None

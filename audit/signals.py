@@ -1,6 +1,6 @@
 """Receivers that turn other parts of the system into audit events or carry the audit context along:
-logins and logouts, API token failures, Celery tasks, management commands, and the deletion of an
-organization or user that events point to."""
+logins and logouts, password resets and changes, API token failures, Celery tasks, management commands, and
+the deletion of an organization or user that events point to."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from audit import services
 from audit.context import AuditContext, activate, audit_context, current, deactivate
 from audit.models import AuditEvent
 from tenancy.models import Organization
-from tenancy.signals import api_token_rejected
+from tenancy.signals import api_token_rejected, password_changed, password_reset_requested
 
 #: Message header that carries the audit context from the code that queues a task to the worker.
 CELERY_HEADER = "stoneage_audit"
@@ -30,6 +30,8 @@ def connect() -> None:
     user_logged_out.connect(_logged_out, dispatch_uid="audit:logout")
     user_login_failed.connect(_login_failed, dispatch_uid="audit:login-failed")
     api_token_rejected.connect(_token_rejected, dispatch_uid="audit:token-rejected")
+    password_reset_requested.connect(_password_reset_requested, dispatch_uid="audit:password-reset-requested")
+    password_changed.connect(_password_changed, dispatch_uid="audit:password-changed")
     post_delete.connect(_detach_organization, sender=Organization, dispatch_uid="audit:detach-organization")
     post_delete.connect(_detach_actor, sender=user_model, dispatch_uid="audit:detach-actor")
     celery_signals.before_task_publish.connect(_task_published, dispatch_uid="audit:task-published")
@@ -54,6 +56,14 @@ def _login_failed(sender, credentials, request=None, **kwargs) -> None:
     field = get_user_model().USERNAME_FIELD
     username = credentials.get(field) or credentials.get("username") or ""
     services.record_login_failed(request=request, username=str(username))
+
+
+def _password_reset_requested(sender, request, email: str, users, **kwargs) -> None:
+    services.record_password_reset_requested(request=request, email=email, users=users)
+
+
+def _password_changed(sender, user, reset: bool, **kwargs) -> None:
+    services.record_password_changed(user=user, reset=reset)
 
 
 def _token_rejected(sender, request, prefix: str, reason: str, **kwargs) -> None:

@@ -319,7 +319,7 @@ class ApiTokenAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
         return queryset | ApiToken.objects.filter(user=request.user)
 
     def has_module_permission(self, request) -> bool:
-        return request.user.is_active and request.user.is_staff and bool(request.user.pk)
+        return self.admin_site.has_permission(request)
 
     def has_add_permission(self, request, *args) -> bool:
         # Not even for superusers: a token is minted by its own user (`POST /api/v1/tokens/`), who sees the
@@ -329,7 +329,7 @@ class ApiTokenAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
     def has_view_permission(self, request, obj=None) -> bool:
         if obj is not None and obj.user_id == request.user.pk:
             return True
-        return super().has_view_permission(request, obj) or (obj is None and request.user.is_staff)
+        return super().has_view_permission(request, obj) or (obj is None and self.admin_site.has_permission(request))
 
     def get_actions(self, request):
         actions = super().get_actions(request)

@@ -1,8 +1,10 @@
 """The org-scoping base for Django admin classes.
 
-Staff see and edit only their organizations' rows, with role-based add/change/delete; superusers see
-everything. Rows of other organizations are filtered out of the changelist, so their change pages answer
-404 like a missing object. A changelist filters only by what its list filters and date hierarchy offer.
+Members see and edit only their organizations' rows, with what each page allows their role (`view_roles`,
+`add_roles`, `change_roles`, `delete_roles`: allowlists of roles, declared per admin class); superusers see
+everything. Nobody needs Django's staff flag: who may enter the admin at all is the site's decision
+(stoneage/admin_site.py). Rows of other organizations are filtered out of the changelist, so their change
+pages answer 404 like a missing object. A changelist filters only by what its list filters and date hierarchy offer.
 """
 
 from __future__ import annotations
@@ -60,6 +62,10 @@ class ListFilterLookupsOnlyMixin:
 
 
 class OrgScopedAdminMixin(ListFilterLookupsOnlyMixin):
+    """By default every role reads, and owners and admins add, change and delete: identities (NATS users,
+    Nebula hosts, memberships, tokens) keep these defaults or narrower. Inventory pages that members edit
+    declare `add_roles = change_roles = delete_roles = EDITORS`; viewers and auditors are in no write set."""
+
     view_roles: frozenset[str] = ALL_ROLES
     add_roles: frozenset[str] = MANAGERS
     change_roles: frozenset[str] = MANAGERS
@@ -89,7 +95,7 @@ class OrgScopedAdminMixin(ListFilterLookupsOnlyMixin):
         return (item, RelatedOnlyFieldListFilter) if field.is_relation else item
 
     def _allowed(self, request, roles: frozenset[str], obj: Model | None) -> bool:
-        if not (request.user.is_active and request.user.is_staff):
+        if not request.user.is_active:
             return False
         if request.user.is_superuser:
             return True

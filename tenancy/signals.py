@@ -14,3 +14,11 @@ organization_deleting = Signal()
 #: Sent by `tenancy.services.deactivate_person` inside its transaction, before the person is saved inactive,
 #: so that apps holding the person's credentials revoke them in the same transaction. Arguments: person.
 person_deactivated = Signal()
+
+#: Sent when someone asks for a password reset link. Arguments: request, email (str), users (the accounts
+#: emailed; empty when the address belongs to none).
+password_reset_requested = Signal()
+
+#: Sent when a person's password is set through a reset link (reset=True) or changed by them. Arguments: user,
+#: reset (bool).
+password_changed = Signal()

@@ -2,15 +2,18 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from tenancy import views
+from tenancy.signin import SignInForm
 
 app_name = "tenancy"
 
 urlpatterns = [
     path("invitations/accept/", views.accept_invitation, name="accept-invitation"),
-    # Sign-in for everyone (the admin's sign-in admits staff only); invitation links lead here first.
+    # Sign-in outside the admin's look; invitation links lead here first.
     path(
         "accounts/login/",
-        auth_views.LoginView.as_view(template_name="tenancy/login.html", redirect_authenticated_user=True),
+        auth_views.LoginView.as_view(
+            template_name="tenancy/login.html", authentication_form=SignInForm, redirect_authenticated_user=True
+        ),
         name="login",
     ),
 ]

@@ -3,6 +3,15 @@ import pytest
 pytest_plugins = ["tests.support.secret_scan"]
 
 
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    """Sign-in failures counted by one test never throttle another's."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
 @pytest.fixture
 def world(db):
     """Two organizations: `acme` with one user per role, `globex` whose owner is the outsider."""

@@ -148,10 +148,12 @@ def test_login_logout_and_failed_login(world, client):
     assert "not-my-password-9" not in json.dumps(list(AuditEvent.objects.values("before", "after", "extra")))
 
 
-def test_a_sign_in_refused_to_an_account_without_admin_access_is_a_failed_login(world, client):
+def test_a_sign_in_refused_to_a_deactivated_account_is_a_failed_login(world, client):
     from tests.support.world import make_user
 
-    make_user("nina", staff=False)
+    nina = make_user("nina", staff=False)
+    nina.is_active = False
+    nina.save()
     response = client.post(
         reverse("admin:login"), {"username": "nina", "password": PASSWORD}, REMOTE_ADDR="198.51.100.8"
     )

@@ -50,7 +50,8 @@ def expect(
     return statuses
 
 
-def _caller(world, who: str):
+def caller(world, who: str):
+    """The user who makes the request for `who` (a role, OUTSIDER, SUPERUSER), None for ANONYMOUS."""
     if who == ANONYMOUS:
         return None
     if who == OUTSIDER:
@@ -69,7 +70,7 @@ def _client(world, who: str) -> APIClient:
             _, secret = services.create_platform_token(user=world.superuser, name=who)
         client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
         return client
-    user = _caller(world, who)
+    user = caller(world, who)
     if user is not None:
         client.force_authenticate(user)
     return client

@@ -12,7 +12,7 @@ from tenancy.roles import Role
 User = get_user_model()
 
 
-def make_user(username: str, *, staff: bool = True, superuser: bool = False, email: str | None = None):
+def make_user(username: str, *, staff: bool = False, superuser: bool = False, email: str | None = None):
     return User.objects.create_user(
         username=username,
         email=email or f"{username}@example.com",
