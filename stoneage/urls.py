@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from stoneage import health
+from stoneage import admin_overview, health
 
 admin.site.site_header = "Stone Age control plane"
 admin.site.site_title = "Stone Age"
@@ -18,6 +18,11 @@ api_v1 = [
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path(
+        "admin/orgs/<slug:slug>/",
+        admin.site.admin_view(admin_overview.organization_overview),
+        name="admin_org_overview",
+    ),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
