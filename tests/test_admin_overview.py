@@ -11,6 +11,7 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from credentials.models import Account, AccountTombstone, NatsUser
 from credentials.services import nats as nats_svc
+from tenancy import services as tenancy_services
 from tenancy.models import Invitation, Membership
 from tenancy.roles import Role
 from tests.credentials.nats_support import make_nats_user
@@ -240,3 +241,59 @@ def test_the_index_lists_the_users_organizations_with_their_role(world, client):
     assert overview_url(world.org) in listing and "Auditor" in listing
     assert "Initech" in listing and "Owner" in listing
     assert "Globex" not in listing
+
+
+# --- List pages ------------------------------------------------------------------------------------------------------
+
+
+def add_member(org, i):
+    Membership.objects.create(user=make_user(f"{org.slug}-p{i}"), organization=org, role=Role.MEMBER)
+
+
+def add_invitation(org, i):
+    Invitation.objects.create(
+        organization=org, email=f"i{i}@example.com", token_hash=f"{i:064d}", expires_at=timezone.now() + timedelta(1)
+    )
+
+
+def add_token(org, i):
+    member = make_user(f"{org.slug}-t{i}")
+    Membership.objects.create(user=member, organization=org, role=Role.MEMBER)
+    tenancy_services.create_api_token(user=member, organization=org, name=f"t{i}")
+
+
+def add_organization(org, i):
+    make_org(f"{org.slug}-o{i}", make_user(f"{org.slug}-o{i}"))
+
+
+LIST_PAGES = [
+    ("tenancy_organization", add_organization, ["Members", "Overview", "Active"]),
+    ("tenancy_membership", add_member, ["Role", "Status", "Last login"]),
+    ("tenancy_invitation", add_invitation, ["Role", "Status", "Expires at"]),
+    ("tenancy_apitoken", add_token, ["Status", "Last used at"]),
+    ("auth_user", lambda org, i: make_user(f"u{i}"), ["Active", "Last login"]),
+    ("credentials_natsuser", lambda org, i: make_nats_user(org), ["Active", "Role", "JWT issued at"]),
+    ("credentials_host", lambda org, i: make_host(org, f"h{i}"), ["Active", "Not after"]),
+    ("credentials_certificateauthority", add_organization, ["Active", "Not after"]),
+    ("credentials_account", add_organization, ["Active", "Push state", "Pushed at"]),
+]
+
+
+def list_queries(client, name: str) -> tuple[int, str]:
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(reverse(f"admin:{name}_changelist"))
+    assert response.status_code == 200
+    return len(captured), response.text
+
+
+@pytest.mark.parametrize(("name", "add", "headers"), LIST_PAGES, ids=[page[0] for page in LIST_PAGES])
+def test_list_pages_show_status_and_activity_in_constant_queries(world, client, name, add, headers):
+    client.force_login(world.superuser)
+    add(world.org, 0)
+    one, page = list_queries(client, name)
+    for header in headers:
+        assert f">{header}<" in page, header
+    for i in range(1, 20):
+        add(world.org, i)
+    twenty, _ = list_queries(client, name)
+    assert one == twenty, (one, twenty)

@@ -442,7 +442,17 @@ class NatsUserForm(SubjectListsForm):
 class NatsUserAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
     form = NatsUserForm
     view_roles = NATS_READERS
-    list_display = ["name", "organization", "owner_kind", "role", "active", "bearer", "expires_at", "public_key"]
+    list_display = [
+        "name",
+        "organization",
+        "owner_kind",
+        "role",
+        "active",
+        "issued_at",
+        "expires_at",
+        "bearer",
+        "public_key",
+    ]
     list_filter = ["active", "owner_kind", "bearer", "organization"]
     list_select_related = ["organization", "role"]
     search_fields = ["name", "description", "public_key", "membership__user__username"]
