@@ -1,5 +1,6 @@
 """The organization overview in the admin, the organization switcher in its header and the index's list."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -140,7 +141,9 @@ def test_the_push_backlog_and_the_last_error_are_shown(world, client):
 def test_pending_account_deletions_are_counted_for_platform_operators(world, client):
     AccountTombstone.objects.create(public_key="A" * 56, name="gone")
     AccountTombstone.objects.create(public_key="B" * 56, name="done", done_at=timezone.now())
-    assert get_overview(client, world.superuser, world.org).context["tombstones"] == 1
+    response = get_overview(client, world.superuser, world.org)
+    assert response.context["tombstones"] == 1
+    assert "gone" in client.get(response.context["tombstones_url"]).text
     assert get_overview(client, world.user("owner"), world.org).context["tombstones"] is None
 
 
@@ -219,13 +222,13 @@ def test_the_overview_reads_a_constant_number_of_queries(world, client):
 def test_the_switcher_lists_exactly_the_users_active_organizations(world, client):
     owner = world.user("owner")
     third = make_org("initech", owner, "Initech")
-    make_org("dormant", owner, "Dormant Inc").__class__.objects.filter(slug="dormant").update(active=False)
+    dormant = make_org("dormant", owner, "Dormant Inc")
+    dormant.active = False
+    dormant.save()
     response = get_overview(client, owner, world.org)
-    assert [m.organization for m in response.context["request"]._stoneage_memberships] == [world.org, third]
     switcher = response.text.split('id="org-switcher"')[1].split("</details>")[0]
-    assert overview_url(third) in switcher and overview_url(world.org) in switcher
-    assert "Dormant" not in switcher and "Globex" not in switcher
-    assert 'class="current"' in switcher.split(overview_url(world.org))[0].rsplit("<li", 1)[1]
+    assert re.findall(r'href="([^"]+)"', switcher) == [overview_url(world.org), overview_url(third)]
+    assert re.findall(r'<li class="current"[^>]*>\s*<a href="([^"]+)"', switcher) == [overview_url(world.org)]
 
 
 def test_the_switcher_is_empty_for_someone_in_no_organization(world, client):
