@@ -237,11 +237,14 @@ class AccountAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="Push state")
     def push_state(self, obj: Account) -> str:
+        # Classes styled with the admin's theme variables (templates/admin/stoneage_style.html), light or dark.
         if not obj.push_pending:
-            return format_html('<span style="color:#2e7d32">{}</span>', "✔ in sync")
+            return format_html('<span class="state state-ok">{}</span>', "✔ in sync")
         if obj.push_error:
-            return format_html('<span style="color:#c62828">✖ failing (revision {})</span>', obj.revision)
-        return format_html('<span style="color:#ef6c00">… pending ({} → {})</span>', obj.pushed_revision, obj.revision)
+            return format_html('<span class="state state-error">✖ failing (revision {})</span>', obj.revision)
+        return format_html(
+            '<span class="state state-warning">… pending ({} → {})</span>', obj.pushed_revision, obj.revision
+        )
 
     @admin.display(description="Push error")
     def short_push_error(self, obj: Account) -> str:

@@ -66,3 +66,11 @@ def test_the_overview_follows_the_dark_colour_scheme(page, live_server):
     assert luminance(card) < 0.25, card
     assert luminance(text) > 0.6, text
     screenshot(page, "overview-dark.png")
+
+    # The account list's push state badge follows the theme too.
+    page.goto(f"{live_server.url}/admin/credentials/account/")
+    badge = page.evaluate("getComputedStyle(document.querySelector('#result_list .state')).backgroundColor")
+    assert luminance(badge) < 0.25, badge
+    page.emulate_media(color_scheme="light")
+    badge = page.evaluate("getComputedStyle(document.querySelector('#result_list .state')).backgroundColor")
+    assert luminance(badge) > 0.6, badge
