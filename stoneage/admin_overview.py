@@ -87,6 +87,13 @@ def _change(request: HttpRequest, obj: Model | None, role: str | None) -> str | 
     return reverse(f"admin:{obj._meta.app_label}_{obj._meta.model_name}_change", args=[obj.pk])
 
 
+def _filters_by_organization(model: type[Model]) -> bool:
+    """Whether the model's changelist offers the `organization` list filter (the only lookups it accepts)."""
+    model_admin = _model_admin(model)
+    names = [item[0] if isinstance(item, tuple) else item for item in getattr(model_admin, "list_filter", ())]
+    return "organization" in names
+
+
 def _thing_model() -> type[Model] | None:
     try:
         return apps.get_model(*THING_MODEL)
@@ -124,7 +131,7 @@ def _sections(request: HttpRequest, organization: Organization, role: str | None
             Section(
                 thing._meta.verbose_name_plural.capitalize(),
                 thing._default_manager.filter(organization=organization).count(),
-                _changelist(request, thing, role, **org),
+                _changelist(request, thing, role, **(org if _filters_by_organization(thing) else {})),
             )
         )
     links = [

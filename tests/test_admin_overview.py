@@ -12,6 +12,7 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from credentials.models import Account, AccountTombstone, NatsUser
 from credentials.services import nats as nats_svc
+from stoneage import admin_overview
 from tenancy import services as tenancy_services
 from tenancy.models import Invitation, Membership
 from tenancy.roles import Role
@@ -103,6 +104,22 @@ def test_counts_are_the_organizations_own(world, client):
         "Nebula hosts": 2,
     }
     assert "Things" not in response.text  # the inventory has no device model yet
+
+
+def test_the_inventory_count_appears_once_its_model_exists(world, client, monkeypatch):
+    # Stand-in for the inventory's device model: any model with an organization and an organization filter.
+    monkeypatch.setattr(admin_overview, "THING_MODEL", ("tenancy", "Invitation"))
+    add_invitation(world.org, 1)
+    response = get_overview(client, world.user("owner"), world.org)
+    section = response.context["sections"][-1]
+    assert (section.label, section.count) == ("Invitations", 1)
+    assert client.get(section.url).status_code == 200
+
+
+def test_only_changelists_with_an_organization_filter_get_one():
+    assert admin_overview._filters_by_organization(Membership)
+    assert admin_overview._filters_by_organization(AuditEvent)
+    assert not admin_overview._filters_by_organization(Account)
 
 
 def test_section_links_are_filtered_to_the_organization_and_accepted_by_the_changelists(world, client):
