@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from stoneage import health
+from stoneage import admin_overview, health
 from tenancy.signin import PasswordResetView, SetPasswordForm
 
 api_v1 = [
@@ -29,6 +29,11 @@ urlpatterns = [
         name="password_reset_confirm",
     ),
     path("reset/done/", auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
+    path(
+        "admin/orgs/<slug:slug>/",
+        admin.site.admin_view(admin_overview.organization_overview),
+        name="admin_org_overview",
+    ),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -5,9 +5,11 @@ from django.contrib.auth import forms as auth_forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Count
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html
 
 from tenancy import services
 from tenancy.admin_mixins import ListFilterLookupsOnlyMixin, OrgScopedAdminMixin, roles_by_organization
@@ -74,11 +76,22 @@ class NewOrganizationAdminForm(OrganizationAdminForm):
 class OrganizationAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
     form = OrganizationAdminForm
     add_roles = change_roles = delete_roles = frozenset()  # platform operators only
-    list_display = ["name", "slug", "active", "created"]
+    list_display = ["name", "slug", "active", "member_count", "overview", "created"]
     list_filter = ["active"]
     search_fields = ["name", "slug", "description"]
     prepopulated_fields = {"slug": ["name"]}
     inlines = [MembershipInline, InvitationInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(member_count=Count("memberships"))
+
+    @admin.display(description="Members", ordering="member_count")
+    def member_count(self, obj: Organization) -> int:
+        return obj.member_count
+
+    @admin.display(description="Overview")
+    def overview(self, obj: Organization) -> str:
+        return format_html('<a href="{}">Overview</a>', reverse("admin_org_overview", args=[obj.slug]))
 
     def get_form(self, request, obj=None, **kwargs):
         if obj is None:
@@ -157,12 +170,20 @@ class MembershipAdminForm(forms.ModelForm):
 @admin.register(Membership)
 class MembershipAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
     form = MembershipAdminForm
-    list_display = ["user", "organization", "role", "created"]
+    list_display = ["user", "organization", "role", "user_status", "last_login", "created"]
     list_filter = ["role", "organization"]
     search_fields = ["user__username", "user__email", "organization__name"]
     list_select_related = ["user", "organization"]
     fields = ["organization", "user", "role"]
     readonly_fields = ["organization", "user"]
+
+    @admin.display(description="Status", ordering="user__is_active")
+    def user_status(self, obj: Membership) -> str:
+        return "active" if obj.user.is_active else "deactivated"
+
+    @admin.display(description="Last login", ordering="user__last_login")
+    def last_login(self, obj: Membership):
+        return obj.user.last_login
 
     def add_view(self, request, form_url="", extra_context=None):
         # Nobody becomes a member without consent: adding someone is inviting them, whether or not the address
@@ -247,7 +268,7 @@ class InvitationAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
         fields = ["organization", "email", "role"]
         return fields if obj is None else [*fields, *self.readonly_fields]
 
-    @admin.display(description="status")
+    @admin.display(description="Status")
     def status(self, obj: Invitation) -> str:
         return obj.status
 
@@ -295,7 +316,17 @@ class InvitationAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
 class ApiTokenAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
     view_roles = MANAGERS
     add_roles = change_roles = delete_roles = frozenset()
-    list_display = ["name", "prefix", "user", "organization", "platform", "expires_at", "last_used_at", "revoked_at"]
+    list_display = [
+        "name",
+        "prefix",
+        "user",
+        "organization",
+        "platform",
+        "status",
+        "last_used_at",
+        "expires_at",
+        "revoked_at",
+    ]
     list_filter = ["platform", "organization"]
     search_fields = ["name", "prefix", "user__username", "user__email"]
     list_select_related = ["user", "organization"]
@@ -317,6 +348,12 @@ class ApiTokenAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
             return queryset
         # Managers see their organizations' tokens; everyone sees their own.
         return queryset | ApiToken.objects.filter(user=request.user)
+
+    @admin.display(description="Status")
+    def status(self, obj: ApiToken) -> str:
+        if obj.revoked_at is not None:
+            return "revoked"
+        return "active" if obj.is_usable else "expired"
 
     def has_module_permission(self, request) -> bool:
         return self.admin_site.has_permission(request)

@@ -29,7 +29,7 @@ SIGN_UP_BACKEND = "django.contrib.auth.backends.ModelBackend"
 
 def admin_home_for(organization: Organization) -> str:
     """Where a member lands in the admin for `organization` (after joining it, for instance)."""
-    return reverse("admin:tenancy_organization_change", args=[organization.pk])
+    return reverse("admin_org_overview", args=[organization.slug])
 
 
 def invitation_url(token: str) -> str:

@@ -236,11 +236,14 @@ class AccountAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="Push state")
     def push_state(self, obj: Account) -> str:
+        # Classes styled with the admin's theme variables (templates/admin/stoneage_style.html), light or dark.
         if not obj.push_pending:
-            return format_html('<span style="color:#2e7d32">{}</span>', "✔ in sync")
+            return format_html('<span class="state state-ok">{}</span>', "✔ in sync")
         if obj.push_error:
-            return format_html('<span style="color:#c62828">✖ failing (revision {})</span>', obj.revision)
-        return format_html('<span style="color:#ef6c00">… pending ({} → {})</span>', obj.pushed_revision, obj.revision)
+            return format_html('<span class="state state-error">✖ failing (revision {})</span>', obj.revision)
+        return format_html(
+            '<span class="state state-warning">… pending ({} → {})</span>', obj.pushed_revision, obj.revision
+        )
 
     @admin.display(description="Push error")
     def short_push_error(self, obj: Account) -> str:
@@ -442,7 +445,17 @@ class NatsUserForm(SubjectListsForm):
 class NatsUserAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
     form = NatsUserForm
     view_roles = NATS_READERS
-    list_display = ["name", "organization", "owner_kind", "role", "active", "bearer", "expires_at", "public_key"]
+    list_display = [
+        "name",
+        "organization",
+        "owner_kind",
+        "role",
+        "active",
+        "issued_at",
+        "expires_at",
+        "bearer",
+        "public_key",
+    ]
     list_filter = ["active", "owner_kind", "bearer", "organization"]
     list_select_related = ["organization", "role"]
     search_fields = ["name", "description", "public_key", "membership__user__username"]

@@ -47,7 +47,7 @@ class CAExpiryBannerMixin:
 class CertificateAuthorityAdmin(CAExpiryBannerMixin, OrgScopedAdminMixin, admin.ModelAdmin):
     view_roles = ALL_ROLES
     add_roles = change_roles = delete_roles = frozenset()  # created and deleted with their organization
-    list_display = ["name", "organization", "version", "not_after", "rotation_phase", "short_fingerprint"]
+    list_display = ["name", "organization", "active", "version", "not_after", "rotation_phase", "short_fingerprint"]
     list_filter = ["version", "rotation_phase"]
     list_select_related = ["organization"]
     search_fields = ["name", "fingerprint", "organization__name"]
