@@ -23,8 +23,9 @@ from tenancy import services
 from tenancy.models import Invitation, Organization
 
 TEMPLATE = "tenancy/accept_invitation.html"
-#: Signs in the account just created (named, since a project may configure more than one backend).
-SIGN_UP_BACKEND = "django.contrib.auth.backends.ModelBackend"
+#: Signs in the account just created: the backend every sign-in goes through (named, since a project may
+#: configure more than one).
+SIGN_UP_BACKEND = "tenancy.signin.ThrottledModelBackend"
 
 
 def admin_home_for(organization: Organization) -> str:

@@ -64,9 +64,11 @@ def test_outsiders_get_404(world, client):
 
 
 def test_a_suspended_organization_is_hidden_from_its_members(world, client):
+    owner = world.user("owner")
+    Membership.objects.create(user=owner, organization=world.other_org, role="viewer")  # still signs in
     world.org.active = False
     world.org.save()
-    assert get_overview(client, world.user("owner"), world.org).status_code == 404
+    assert get_overview(client, owner, world.org).status_code == 404
     assert get_overview(client, world.superuser, world.org).status_code == 200
 
 

@@ -202,7 +202,7 @@ def test_accept_page_flow(world, client, mailoutbox, django_capture_on_commit_ca
     assert b"Acme Corp" in page.content
     joined = client.post(reverse("tenancy:accept-invitation"), {"token": token})
     assert joined.status_code == 302
-    assert joined.url == reverse("admin:tenancy_organization_change", args=[world.org.pk])
+    assert joined.url == reverse("admin_org_overview", args=[world.org.slug])
     assert Membership.objects.filter(user=user, organization=world.org, role="member").exists()
     assert client.get(url).status_code == 410
 

@@ -47,7 +47,8 @@ def test_a_new_person_signs_up_joins_and_lands_in_the_organizations_admin(world,
 
     assert response.status_code == 302
     assert response.url == admin_home_for(world.org)
-    assert response.url == reverse("admin:tenancy_organization_change", args=[world.org.pk])
+    assert response.url == reverse("admin_org_overview", args=[world.org.slug])
+    assert client.get(response.url).status_code == 200  # signed in, and the admin lets the new member in
     user = User.objects.get(username="newcomer")
     assert (user.email, user.first_name, user.last_name) == ("NewComer@example.com", "Nell", "Comer")
     assert user.check_password(PASSWORD)
