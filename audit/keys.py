@@ -9,14 +9,12 @@ In DEBUG with no keys configured, one key is derived from SECRET_KEY so that `ma
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
+
+from stoneage.keys import key_id, load_key_list
 
 SETTING = "STONEAGE_AUDIT_KEYS"
 
@@ -27,29 +25,16 @@ class AuditKey:
     secret: bytes = field(repr=False)
 
 
-def key_id(secret: bytes) -> str:
-    return hashlib.sha256(secret).hexdigest()[:8]
-
-
 @lru_cache(maxsize=8)
 def _load(configured: tuple[str, ...], secret_key: str, debug: bool) -> tuple[AuditKey, ...]:
-    secrets = []
-    for index, text in enumerate(configured):
-        text = text.strip()
-        try:
-            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-        except (binascii.Error, ValueError) as exc:
-            raise ImproperlyConfigured(f"{SETTING} entry {index + 1} is not valid base64.") from exc
-        if len(raw) != 32:
-            raise ImproperlyConfigured(f"{SETTING} entry {index + 1} must decode to 32 bytes.")
-        secrets.append(raw)
-    if not secrets:
-        if not debug:
-            raise ImproperlyConfigured(
-                f"{SETTING} is required when DEBUG is off: it keys the audit log's hash chains (generate one with "
-                "`python -c 'import base64,os;print(base64.urlsafe_b64encode(os.urandom(32)).decode())'`)."
-            )
-        secrets.append(hashlib.sha256(b"stoneage-dev-audit:" + secret_key.encode()).digest())
+    secrets = load_key_list(
+        SETTING,
+        configured,
+        secret_key=secret_key,
+        debug=debug,
+        purpose="keys the audit log's hash chains",
+        dev_label=b"stoneage-dev-audit:",
+    )
     return tuple(AuditKey(key_id(secret), secret) for secret in secrets)
 
 

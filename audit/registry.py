@@ -27,15 +27,15 @@ atomic, so that the event commits with the change or not at all.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import models, router, transaction
+from django.db import models
 
 from audit.hashing import json_safe
+from stoneage.db import make_saves_atomic
 
 REDACTED = "<redacted>"
 
@@ -86,24 +86,8 @@ def register(
         raise ValueError(f"{model._meta.label} is already registered for audit.")
     entry = build(model, redact=redact, exclude=exclude, noise=noise)
     _registry[model] = entry
-    _make_saves_atomic(model)
+    make_saves_atomic(model)
     return entry
-
-
-def _make_saves_atomic(model: type[models.Model]) -> None:
-    """Django's `save_base` runs `post_save` after an autocommitted write; the event must share its transaction."""
-    save_base = model.save_base
-    if getattr(save_base, "audit_atomic", False):
-        return
-
-    @functools.wraps(save_base)
-    def atomic_save_base(self, *args, using=None, **kwargs):
-        using = using or router.db_for_write(type(self), instance=self)
-        with transaction.atomic(using=using, savepoint=False):
-            return save_base(self, *args, using=using, **kwargs)
-
-    atomic_save_base.audit_atomic = True
-    model.save_base = atomic_save_base
 
 
 def build(

@@ -22,11 +22,9 @@ under a minute in all.
 from __future__ import annotations
 
 import argparse
-import base64
 import os
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -34,26 +32,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import nkeys  # noqa: E402
 
 from bench.report import result  # noqa: E402
+from bench.support import best_rates, throwaway_django  # noqa: E402
 from credentials.codecs import natsjwt as nj  # noqa: E402
 
 GOAL = 0.5
-BATCH = 10  # calls per timed sample
-
-
-def best_rates(fns: list[Callable[[], object]], seconds: float) -> list[float]:
-    """Calls per second of each function from its fastest sample of `BATCH` calls, the functions taking turns
-    for about `seconds` each. On a shared machine the fastest samples are the ones nothing else interrupted."""
-    for fn in fns:
-        fn()  # warm-up
-    best = [float("inf")] * len(fns)
-    deadline = time.perf_counter() + seconds * len(fns)
-    while time.perf_counter() < deadline:
-        for i, fn in enumerate(fns):
-            start = time.perf_counter()
-            for _ in range(BATCH):
-                fn()
-            best[i] = min(best[i], time.perf_counter() - start)
-    return [BATCH / b for b in best]
+ROUND = 10  # calls per timed round
 
 
 def device_claims(public_key: str, account_public_key: str) -> nj.UserClaims:
@@ -74,35 +57,26 @@ def codec_rates(seconds: float) -> tuple[float, float, int]:
 
     raw_signer = nkeys.from_seed(signer.seed.encode())
 
-    def raw() -> None:
+    def raw(_i: int) -> None:
         seed = nkeys.encode_seed(os.urandom(32), nkeys.PREFIX_BYTE_USER)
         nkeys.from_seed(seed).public_key  # noqa: B018 - deriving the public key is part of keygen
         raw_signer.sign(signing_input)
 
-    def new_user() -> None:
+    def new_user(_i: int) -> None:
         user = nj.create_user()
         token = nj.encode(device_claims(user.public_key, account.public_key), signer)
         nj.format_user_creds(token, user.seed, verify=False)
 
-    raw_rate, codec_rate = best_rates([raw, new_user], seconds)
-    return raw_rate, codec_rate, len(signing_input)
+    rates = best_rates({"raw": raw, "codec": new_user}, 2 * seconds, ROUND)
+    return rates["raw"], rates["codec"], len(signing_input)
 
 
 def service_rate(users: int) -> tuple[float, str]:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "stoneage.settings")
-    os.environ.setdefault("DEBUG", "1")
-    os.environ.setdefault("STONEAGE_SECRET_KEYS", base64.urlsafe_b64encode(os.urandom(32)).decode())
-    os.environ["DATABASE_URL"] = "sqlite://:memory:"  # throwaway, whatever the environment points at
-    import django
-
-    django.setup()
-    from django.db import connection
-
+    vendor = throwaway_django()
     from credentials import outbox
     from credentials.services import nats as svc
     from tenancy.models import Organization
 
-    connection.creation.create_test_db(verbosity=0, autoclobber=True)
     outbox.push_account = lambda account_id: None  # no broker here; pushing is bench_nats_push's subject
     svc.bootstrap()
     account = Organization.objects.create(name="Bench", slug="bench").nats_account  # provisioned by the signal
@@ -115,7 +89,7 @@ def service_rate(users: int) -> tuple[float, str]:
             subscribe_allow=[f"commands.sensor-{i:04}.>"],
         )
         svc.user_creds(user)
-    return users / (time.perf_counter() - start), connection.vendor
+    return users / (time.perf_counter() - start), vendor
 
 
 def main() -> int:

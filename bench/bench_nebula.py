@@ -22,14 +22,11 @@ Runtime is bounded: well under a minute with the defaults.
 from __future__ import annotations
 
 import argparse
-import base64
-import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -38,27 +35,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from cryptography.hazmat.primitives.asymmetric import ed25519, x25519  # noqa: E402
 
 from bench.report import result  # noqa: E402
+from bench.support import best_rates, throwaway_django  # noqa: E402
 from credentials.codecs import nebulacert as nc  # noqa: E402
 
 GOAL = 0.5
 ROUND = 100  # calls per round
-
-
-def best_rates(phases: dict[str, Callable[[int], object]], seconds: float) -> dict[str, float]:
-    """Calls per CPU second of each phase (time taken by other processes does not count): the best of many
-    short rounds, the phases taking turns."""
-    best = dict.fromkeys(phases, 0.0)
-    for fn in phases.values():
-        fn(0)  # warm-up
-    i, deadline = 1, time.perf_counter() + seconds
-    while time.perf_counter() < deadline:
-        for name, fn in phases.items():
-            start = time.thread_time()
-            for _ in range(ROUND):
-                fn(i)
-                i += 1
-            best[name] = max(best[name], ROUND / (time.thread_time() - start))
-    return best
 
 
 def codec_figures(seconds: float) -> None:
@@ -96,9 +77,9 @@ def codec_figures(seconds: float) -> None:
         nc.HostSigner(nc.load_certificate(ca.to_pem()), nc.load_ca_key(nc.ed25519_private_key_to_pem(ca_key)))
 
     rates = best_rates(
-        {"raw": raw_sign, "device": device, "raw_keygen": raw_keygen_sign, "generated": generated}, seconds
+        {"raw": raw_sign, "device": device, "raw_keygen": raw_keygen_sign, "generated": generated}, seconds, ROUND
     )
-    load = best_rates({"load": load_signer}, min(seconds, 1.0))["load"]
+    load = best_rates({"load": load_signer}, min(seconds, 1.0), ROUND)["load"]
     print(f"python {sys.version.split()[0]}, certificate v1, signing input {len(message)} bytes")
     result("raw Ed25519 signature", f"{rates['raw']:,.0f}/s", goal="physical limit")
     device = rates["device"] / rates["raw"]
@@ -116,20 +97,11 @@ def codec_figures(seconds: float) -> None:
 
 def service_rate(hosts: int) -> tuple[float, str]:
     """Certificates per second renewed by `renew_due_hosts`, database included."""
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "stoneage.settings")
-    os.environ.setdefault("DEBUG", "1")
-    os.environ.setdefault("STONEAGE_SECRET_KEYS", base64.urlsafe_b64encode(os.urandom(32)).decode())
-    os.environ["DATABASE_URL"] = "sqlite://:memory:"  # throwaway, whatever the environment points at
-    import django
-
-    django.setup()
-    from django.db import connection
-
+    vendor = throwaway_django()
     from credentials.models import Host
     from credentials.services import nebula as svc
     from tenancy.models import Organization
 
-    connection.creation.create_test_db(verbosity=0, autoclobber=True)
     organization = Organization.objects.create(name="Bench", slug="bench")  # its CA comes with it
     network = svc.create_network(organization=organization, name="mesh", cidr="10.128.0.0/16")
     for i in range(hosts):
@@ -140,7 +112,7 @@ def service_rate(hosts: int) -> tuple[float, str]:
     report = svc.renew_due_hosts(now=now)
     elapsed = time.perf_counter() - start
     assert len(report.renewed) == hosts and not report.failed, report
-    return hosts / elapsed, connection.vendor
+    return hosts / elapsed, vendor
 
 
 def nebula_cert_rate(seconds: float) -> float | None:

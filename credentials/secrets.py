@@ -28,17 +28,17 @@ from __future__ import annotations
 
 import base64
 import binascii
-import functools
-import hashlib
 import os
 from functools import lru_cache
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
-from django.db import models, router, transaction
+from django.db import models
 from django.db.models.signals import post_save
+
+from stoneage.db import make_saves_atomic
+from stoneage.keys import key_id, load_key_list
 
 VERSION = "v2"
 #: The format whose values are bound to their column only (read and written by migration 0005 alone).
@@ -55,29 +55,17 @@ def generate_key() -> str:
     return base64.urlsafe_b64encode(os.urandom(32)).decode()
 
 
-def _key_id(key: bytes) -> str:
-    return hashlib.sha256(key).hexdigest()[:8]
-
-
 @lru_cache(maxsize=8)
 def _load_keys(configured: tuple[str, ...], secret_key: str, debug: bool) -> tuple[tuple[str, AESGCM], ...]:
-    keys = []
-    for index, text in enumerate(configured):
-        try:
-            raw = base64.urlsafe_b64decode(text.strip() + "=" * (-len(text.strip()) % 4))
-        except (binascii.Error, ValueError) as exc:
-            raise ImproperlyConfigured(f"STONEAGE_SECRET_KEYS entry {index + 1} is not valid base64.") from exc
-        if len(raw) != 32:
-            raise ImproperlyConfigured(f"STONEAGE_SECRET_KEYS entry {index + 1} must decode to 32 bytes.")
-        keys.append(raw)
-    if not keys:
-        if not debug:
-            raise ImproperlyConfigured(
-                "STONEAGE_SECRET_KEYS is required when DEBUG is off (generate one with "
-                "`python -c 'import base64,os;print(base64.urlsafe_b64encode(os.urandom(32)).decode())'`)."
-            )
-        keys.append(hashlib.sha256(b"stoneage-dev-secrets:" + secret_key.encode()).digest())
-    return tuple((_key_id(k), AESGCM(k)) for k in keys)
+    keys = load_key_list(
+        "STONEAGE_SECRET_KEYS",
+        configured,
+        secret_key=secret_key,
+        debug=debug,
+        purpose="encrypts the seeds and private keys at rest",
+        dev_label=b"stoneage-dev-secrets:",
+    )
+    return tuple((key_id(k), AESGCM(k)) for k in keys)
 
 
 def _keys() -> tuple[tuple[str, AESGCM], ...]:
@@ -150,29 +138,13 @@ class EncryptedSecretField(models.TextField):
     def contribute_to_class(self, cls: type[models.Model], name: str, *args, **kwargs) -> None:
         super().contribute_to_class(cls, name, *args, **kwargs)
         if not cls._meta.abstract:
-            _make_saves_atomic(cls)
+            make_saves_atomic(cls)
 
     def pre_save(self, model_instance: models.Model, add: bool):
         pending = model_instance.__dict__.get(_PENDING, {})
         if self.name in pending and model_instance.pk is not None:  # a primary key was given before the save
             seal(model_instance, self.name, pending[self.name])
         return super().pre_save(model_instance, add)
-
-
-def _make_saves_atomic(model: type[models.Model]) -> None:
-    """The INSERT of a new row and the UPDATE that seals its secrets (post_save) commit together."""
-    save_base = model.save_base
-    if getattr(save_base, "seals_atomically", False):
-        return
-
-    @functools.wraps(save_base)
-    def atomic_save_base(self, *args, using=None, **kwargs):
-        using = using or router.db_for_write(type(self), instance=self)
-        with transaction.atomic(using=using, savepoint=False):
-            return save_base(self, *args, using=using, **kwargs)
-
-    atomic_save_base.seals_atomically = True
-    model.save_base = atomic_save_base
 
 
 def _field(obj: models.Model, name: str) -> EncryptedSecretField:
