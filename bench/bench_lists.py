@@ -2,7 +2,7 @@
 
 Run: ``.venv/bin/python bench/bench_lists.py [--rows 50000] [--requests 40]``
 
-The database is the bench's own: DATABASE_URL, by default ``postgres://postgres@127.0.0.1:5432/bench_lists``
+The database is the bench's own: BENCH_DATABASE_URL, by default ``postgres://postgres@127.0.0.1:5432/bench_lists``
 (created with psql when missing; its name must contain ``bench``). Each run empties its ``public`` schema and
 migrates it afresh, then bulk-creates ``--rows`` rows of each kind in one organization (a NATS user carries a
 real JWT's worth of text and a seed sealed through the real field; a host a real certificate and a sealed
@@ -31,8 +31,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-DATABASE_URL = os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bench_lists")
+#: A PostgreSQL database of the benchmark's own, emptied at every run (never the one DATABASE_URL names).
+DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bench_lists")
 os.environ.update(
+    DATABASE_URL=DATABASE_URL,
     DEBUG="0",  # production settings: no query log in memory
     SECRET_KEY=secrets.token_urlsafe(40),
     ALLOWED_HOSTS="testserver",
@@ -41,6 +43,7 @@ os.environ.update(
     LOG_LEVEL="WARNING",
 )
 os.environ.setdefault("STONEAGE_SECRET_KEYS", base64.urlsafe_b64encode(os.urandom(32)).decode())
+os.environ.setdefault("STONEAGE_AUDIT_KEYS", base64.urlsafe_b64encode(os.urandom(32)).decode())
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "stoneage.settings")
 
 from report import result  # noqa: E402
@@ -51,7 +54,7 @@ def reset_database(url: str) -> None:
     parts = urlsplit(url)
     name = parts.path.lstrip("/")
     if parts.scheme not in ("postgres", "postgresql", "pgsql") or "bench" not in name:
-        raise SystemExit(f"DATABASE_URL must name a PostgreSQL database of the bench's own (with 'bench'): {url}")
+        raise SystemExit(f"BENCH_DATABASE_URL must name a PostgreSQL database of the bench's own (with 'bench'): {url}")
     admin = parts._replace(path="/postgres").geturl()
     databases = subprocess.run(
         ["psql", admin, "-tAc", "SELECT datname FROM pg_database"], capture_output=True, text=True, check=True
@@ -201,6 +204,7 @@ def nebula_hosts(organization, size: int):
         host = Host(
             organization=organization,
             network=network,
+            ca=network.ca,
             hostname=f"sensor-{i:05d}",
             overlay_ip=str(network.ip_network[0].__class__(base + i)),
             groups=["sensors", f"hall-{i % 40}"],
