@@ -12,15 +12,17 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from tenancy import services
-from tenancy.admin_mixins import ListFilterLookupsOnlyMixin, OrgScopedAdminMixin, roles_by_organization
+from tenancy.admin_mixins import (
+    ListFilterLookupsOnlyMixin,
+    OrgScopedAdminMixin,
+    apply_each,
+    error_text,
+    roles_by_organization,
+)
 from tenancy.models import ApiToken, Invitation, Membership, Organization
 from tenancy.roles import MANAGERS
 
 User = get_user_model()
-
-
-def _message(exc: Exception) -> str:
-    return "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
 
 
 def _may_invite(request, organization: Organization) -> bool:
@@ -161,7 +163,7 @@ class MembershipAdminForm(forms.ModelForm):
         try:
             services.validate_role_change(membership=self.instance, role=cleaned["role"], acting_user=self.request.user)
         except (ValidationError, PermissionDenied) as exc:
-            raise ValidationError(_message(exc)) from exc
+            raise ValidationError(error_text(exc)) from exc
         return cleaned
 
 
@@ -217,7 +219,7 @@ class MembershipAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
             try:
                 services.remove_member(membership=membership, acting_user=request.user)
             except (ValidationError, PermissionDenied) as exc:
-                self.message_user(request, f"{membership}: {_message(exc)}", messages.ERROR)
+                self.message_user(request, f"{membership}: {error_text(exc)}", messages.ERROR)
 
 
 class InvitationAdminForm(forms.ModelForm):
@@ -281,33 +283,33 @@ class InvitationAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
                 organization=obj.organization, email=obj.email, role=obj.role, acting_user=request.user
             )
         except (ValidationError, PermissionDenied) as exc:
-            self.message_user(request, _message(exc), messages.ERROR)
+            self.message_user(request, error_text(exc), messages.ERROR)
             return
         obj.pk = created.pk
 
     @admin.action(description="Resend selected invitations (new link, new expiry)")
     def resend(self, request, queryset):
-        done = 0
-        for invitation in queryset.select_related("organization"):
-            try:
-                services.resend_invitation(invitation=invitation, acting_user=request.user)
-                done += 1
-            except (ValidationError, PermissionDenied) as exc:
-                self.message_user(request, f"{invitation.email}: {_message(exc)}", messages.ERROR)
-        if done:
-            self.message_user(request, f"Resent {done} invitation(s).", messages.SUCCESS)
+        apply_each(
+            self,
+            request,
+            queryset.select_related("organization"),
+            lambda invitation: services.resend_invitation(invitation=invitation, acting_user=request.user),
+            "Resent {count} invitation(s).",
+            errors=(ValidationError, PermissionDenied),
+            label=lambda invitation: invitation.email,
+        )
 
     @admin.action(description="Revoke selected invitations")
     def revoke(self, request, queryset):
-        done = 0
-        for invitation in queryset.select_related("organization"):
-            try:
-                services.revoke_invitation(invitation=invitation, acting_user=request.user)
-                done += 1
-            except (ValidationError, PermissionDenied) as exc:
-                self.message_user(request, f"{invitation.email}: {_message(exc)}", messages.ERROR)
-        if done:
-            self.message_user(request, f"Revoked {done} invitation(s).", messages.SUCCESS)
+        apply_each(
+            self,
+            request,
+            queryset.select_related("organization"),
+            lambda invitation: services.revoke_invitation(invitation=invitation, acting_user=request.user),
+            "Revoked {count} invitation(s).",
+            errors=(ValidationError, PermissionDenied),
+            label=lambda invitation: invitation.email,
+        )
 
 
 @admin.register(ApiToken)
@@ -396,7 +398,7 @@ class PersonEmailMixin:
         try:
             services.check_email_free(email, person=self.instance)
         except ValidationError as exc:
-            raise ValidationError(_message(exc)) from exc
+            raise ValidationError(error_text(exc)) from exc
         return email
 
 
@@ -465,28 +467,29 @@ class UserAdmin(ListFilterLookupsOnlyMixin, auth_admin.UserAdmin):
         try:
             services.update_person(person=obj, acting_user=request.user, is_active=active)
         except (ValidationError, PermissionDenied) as exc:
-            self.message_user(request, _message(exc), messages.ERROR)
+            self.message_user(request, error_text(exc), messages.ERROR)
 
     @admin.action(description="Deactivate selected people (revokes their API tokens and NATS users)")
     def deactivate(self, request, queryset):
-        done = 0
-        for person in queryset.filter(is_active=True):
-            try:
-                services.deactivate_person(person=person, acting_user=request.user)
-                done += 1
-            except (ValidationError, PermissionDenied) as exc:
-                self.message_user(request, f"{person}: {_message(exc)}", messages.ERROR)
-        if done:
-            self.message_user(request, f"Deactivated {done} person(s).", messages.SUCCESS)
+        apply_each(
+            self,
+            request,
+            queryset.filter(is_active=True),
+            lambda person: services.deactivate_person(person=person, acting_user=request.user),
+            "Deactivated {count} person(s).",
+            errors=(ValidationError, PermissionDenied),
+        )
 
     @admin.action(description="Reactivate selected people")
     def reactivate(self, request, queryset):
-        done = 0
-        for person in queryset.filter(is_active=False):
-            services.reactivate_person(person=person, acting_user=request.user)
-            done += 1
-        if done:
-            self.message_user(request, f"Reactivated {done} person(s).", messages.SUCCESS)
+        apply_each(
+            self,
+            request,
+            queryset.filter(is_active=False),
+            lambda person: services.reactivate_person(person=person, acting_user=request.user),
+            "Reactivated {count} person(s).",
+            errors=(),
+        )
 
 
 @admin.register(Group)

@@ -9,16 +9,49 @@ pages answer 404 like a missing object. A changelist filters only by what its li
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+
+from django.contrib import messages
 from django.contrib.admin import RelatedOnlyFieldListFilter
 from django.contrib.admin.exceptions import DisallowedModelAdminLookup
 from django.contrib.admin.utils import NotRelationField, get_fields_from_path
 from django.contrib.admin.views.main import ChangeList
-from django.core.exceptions import FieldDoesNotExist
+from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db.models import Model
 
 from tenancy.models import Membership, Organization
 from tenancy.roles import ALL_ROLES, MANAGERS
 from tenancy.scoping import organization_id_of
+
+
+def error_text(exc: Exception) -> str:
+    """An error of a domain action as one line for an admin message."""
+    return "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+
+
+def apply_each(
+    model_admin,
+    request,
+    objects: Iterable,
+    change: Callable,
+    success: str,
+    *,
+    errors: tuple[type[Exception], ...] = (ValidationError,),
+    label: Callable[[object], str] = str,
+) -> int:
+    """Run a domain action on each selected object: one error message per object it refuses (`errors`), then one
+    success message, `success` formatted with the `count` of objects changed. Returns that count."""
+    count = 0
+    for obj in objects:
+        try:
+            change(obj)
+        except errors as exc:
+            model_admin.message_user(request, f"{label(obj)}: {error_text(exc)}", messages.ERROR)
+        else:
+            count += 1
+    if count:
+        model_admin.message_user(request, success.format(count=count), messages.SUCCESS)
+    return count
 
 
 def roles_by_organization(request) -> dict[int, str]:

@@ -35,17 +35,13 @@ from credentials.models import (
     OperatorSigningKey,
 )
 from credentials.services import nats as svc
-from tenancy.admin_mixins import ListFilterLookupsOnlyMixin, OrgScopedAdminMixin
+from tenancy.admin_mixins import ListFilterLookupsOnlyMixin, OrgScopedAdminMixin, apply_each, error_text
 from tenancy.models import Membership
 from tenancy.roles import ALL_ROLES, MANAGERS, Role
 
 #: Read NATS roles, users, exports and imports (never credentials).
 NATS_READERS = MANAGERS | {Role.AUDITOR}
 SUBJECT_LISTS = ("publish_allow", "publish_deny", "subscribe_allow", "subscribe_deny")
-
-
-def _message(exc: ValidationError) -> str:
-    return "; ".join(exc.messages)
 
 
 class SubjectListFormField(forms.CharField):
@@ -313,7 +309,7 @@ class AccountAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
             try:
                 reissued = svc.remove_signing_key(account, key.public_key)
             except ValidationError as exc:
-                self.message_user(request, _message(exc), messages.ERROR)
+                self.message_user(request, error_text(exc), messages.ERROR)
             else:
                 self.message_user(
                     request, f"Signing key removed; {reissued} user(s) reissued with the newest key.", messages.SUCCESS
@@ -341,13 +337,7 @@ class NatsRoleForm(SubjectListsForm):
             "organization",
             "name",
             "description",
-            *SUBJECT_LISTS,
-            "allow_responses",
-            "response_max",
-            "response_ttl",
-            "max_subscriptions",
-            "max_data",
-            "max_payload",
+            *NatsRole.JWT_FIELDS,
         ]
 
 
@@ -398,7 +388,7 @@ class NatsRoleAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
             try:
                 svc.delete_role(role)
             except ValidationError as exc:
-                self.message_user(request, f"{role}: {_message(exc)}", messages.ERROR)
+                self.message_user(request, f"{role}: {error_text(exc)}", messages.ERROR)
 
 
 # --- Users -------------------------------------------------------------------------------------------------------
@@ -564,16 +554,7 @@ class NatsUserAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
         return [user for user in queryset.select_related("account", "role") if self.may_manage(request, user)]
 
     def _each(self, request, queryset, change, verb: str) -> None:
-        done = 0
-        for user in self._managed(request, queryset):
-            try:
-                change(user)
-            except ValidationError as exc:
-                self.message_user(request, f"{user}: {_message(exc)}", messages.ERROR)
-            else:
-                done += 1
-        if done:
-            self.message_user(request, f"{done} NATS user(s) {verb}.", messages.SUCCESS)
+        apply_each(self, request, self._managed(request, queryset), change, "{count} NATS user(s) " + verb + ".")
 
     @admin.action(description="Download .creds (one user; audited)", permissions=["creds"])
     def download_creds(self, request, queryset):
@@ -584,7 +565,7 @@ class NatsUserAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
         try:
             return creds_response(request, users[0])
         except ValidationError as exc:
-            self.message_user(request, f"{users[0]}: {_message(exc)}", messages.ERROR)
+            self.message_user(request, f"{users[0]}: {error_text(exc)}", messages.ERROR)
             return None
 
     @admin.action(description="Regenerate the JWT (same key; old JWT stays valid)", permissions=["change"])

@@ -15,12 +15,8 @@ from credentials.codecs import nebulacert as nc
 from credentials.downloads.nebula import config_response
 from credentials.models import CertificateAuthority, Host, Network, RevokedCertificate
 from credentials.services import nebula as svc
-from tenancy.admin_mixins import OrgScopedAdminMixin
+from tenancy.admin_mixins import OrgScopedAdminMixin, apply_each, error_text
 from tenancy.roles import ALL_ROLES, MANAGERS, Role
-
-
-def _message(exc: ValidationError) -> str:
-    return "; ".join(exc.messages)
 
 
 class CAExpiryBannerMixin:
@@ -86,7 +82,7 @@ class CertificateAuthorityAdmin(CAExpiryBannerMixin, OrgScopedAdminMixin, admin.
             try:
                 result = svc.rotate_ca(ca, phase)
             except ValidationError as exc:
-                self.message_user(request, f"{ca}: {_message(exc)}", messages.ERROR)
+                self.message_user(request, f"{ca}: {error_text(exc)}", messages.ERROR)
                 continue
             done = f" ({result.hosts_resigned} host(s) re-signed)" if phase == svc.RotationPhase.COMMIT else ""
             self.message_user(request, f"{ca}: rotation {phase} done{done}.", messages.SUCCESS)
@@ -202,7 +198,7 @@ class HostAdminForm(forms.ModelForm):
                 try:
                     cleaned["overlay_ip"] = svc.allocate_ip(network)
                 except ValidationError as exc:
-                    self.add_error("overlay_ip", _message(exc))
+                    self.add_error("overlay_ip", error_text(exc))
         return cleaned
 
 
@@ -269,7 +265,7 @@ class HostAdmin(CAExpiryBannerMixin, OrgScopedAdminMixin, admin.ModelAdmin):
         try:
             svc.verify_host(obj)
         except ValidationError as exc:
-            return f"refused by peers: {_message(exc)}"
+            return f"refused by peers: {error_text(exc)}"
         return "valid"
 
     def save_model(self, request, obj, form, change):
@@ -308,20 +304,11 @@ class HostAdmin(CAExpiryBannerMixin, OrgScopedAdminMixin, admin.ModelAdmin):
         try:
             return config_response(request, host)
         except ValidationError as exc:
-            self.message_user(request, f"{host}: {_message(exc)}", messages.ERROR)
+            self.message_user(request, f"{host}: {error_text(exc)}", messages.ERROR)
             return None
 
     def _each(self, request, queryset, change, verb: str) -> None:
-        done = 0
-        for host in self._managed(request, queryset):
-            try:
-                change(host)
-            except ValidationError as exc:
-                self.message_user(request, f"{host}: {_message(exc)}", messages.ERROR)
-            else:
-                done += 1
-        if done:
-            self.message_user(request, f"{done} host(s) {verb}.", messages.SUCCESS)
+        apply_each(self, request, self._managed(request, queryset), change, "{count} host(s) " + verb + ".")
 
     @admin.action(description="Renew the certificate", permissions=["change"])
     def renew(self, request, queryset):
