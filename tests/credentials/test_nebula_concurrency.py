@@ -1,8 +1,6 @@
 """Nebula addressing rules hold when requests race: no two networks of a CA overlap and no two hosts of a CA
 share an overlay IP. PostgreSQL only: SQLite takes its write lock at BEGIN, so its requests never overlap."""
 
-import threading
-
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection
@@ -10,6 +8,7 @@ from django.db import connection
 from credentials.models import Host, Network
 from credentials.services import nebula as svc
 from tests.credentials.nebula_support import ca_of, make_host, make_network
+from tests.support.concurrency import race as support_race
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -18,25 +17,7 @@ pytestmark = [
 
 
 def race(*actions) -> list[str]:
-    barrier = threading.Barrier(len(actions))
-    results = []
-
-    def run(action):
-        try:
-            barrier.wait()
-            action()
-            results.append("ok")
-        except ValidationError as exc:
-            results.append(type(exc).__name__)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(action,)) for action in actions]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return sorted(results)
+    return support_race(*actions, expected=(ValidationError,))
 
 
 def test_overlapping_networks_created_at_once_leave_one(world):

@@ -1,14 +1,12 @@
 """Owner rules and invitation acceptance hold when two requests race (PostgreSQL locks; SQLite serializes)."""
 
-import threading
-
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import connection
 
 from tenancy import services
 from tenancy.models import Membership
+from tests.support.concurrency import race as support_race
 from tests.support.world import make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -16,25 +14,7 @@ User = get_user_model()
 
 
 def race(*actions) -> list[str]:
-    barrier = threading.Barrier(len(actions))
-    results = []
-
-    def run(action):
-        try:
-            barrier.wait()
-            action()
-            results.append("ok")
-        except (PermissionDenied, ValidationError, services.InvitationGone) as exc:
-            results.append(type(exc).__name__)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(action,)) for action in actions]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return sorted(results)
+    return support_race(*actions, expected=(PermissionDenied, ValidationError, services.InvitationGone))
 
 
 @pytest.mark.parametrize("first, second", [("leave", "leave"), ("leave", "demote"), ("demote", "demote")])
