@@ -278,15 +278,19 @@ class BigListMixin:
 class FieldPlanMixin:
     """For serializers of big lists: a row's output exactly as DRF's `Serializer.to_representation` makes it,
     with less work per value. The readable fields are listed once per serializer instance (not walked anew for
-    every row), and a field that reads one plain attribute reads it with `getattr`; anything else (relations,
-    dotted sources, method fields, callables, missing attributes, mappings) takes DRF's own path."""
+    every row), date-times take the time zone current at that moment, and a field that reads one plain
+    attribute reads it with `getattr`; anything else (relations, dotted sources, method fields, callables,
+    missing attributes, mappings) takes DRF's own path. A serializer instance serves one response."""
 
     def _field_plan(self) -> list[tuple[str, fields.Field, str | None]]:
         plan = self.__dict__.get("_plan")
         if plan is None:
-            plan = self.__dict__["_plan"] = [
-                (field.field_name, field, _plain_attribute(field)) for field in self._readable_fields
-            ]
+            readable = list(self._readable_fields)
+            for field in readable:
+                # The current time zone, read once for all the rows rather than for every date-time value.
+                if isinstance(field, fields.DateTimeField) and not hasattr(field, "timezone"):
+                    field.timezone = field.default_timezone()
+            plan = self.__dict__["_plan"] = [(field.field_name, field, _plain_attribute(field)) for field in readable]
         return plan
 
     def to_representation(self, instance):

@@ -1,6 +1,7 @@
 import hmac
 import re
 from datetime import timedelta
+from functools import cache
 
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
@@ -18,9 +19,18 @@ def token_with_role(prefix: str) -> ApiToken | None:
     """The token with `prefix`, its user and organization, and in `member_role` the user's role in that
     organization (None when not a member, and for a platform token): one query for the request's whole
     identity, which `tenancy.api.base.resolve_organization` reuses."""
+    return _tokens_with_role().filter(prefix=prefix).first()
+
+
+@cache
+def _tokens_with_role():
+    # Built once (never evaluated itself): each request only adds its prefix.
     role = Membership.objects.filter(user=OuterRef("user_id"), organization=OuterRef("organization_id"))
-    tokens = ApiToken.objects.select_related("user", "organization").order_by()
-    return tokens.annotate(member_role=Subquery(role.order_by().values("role")[:1])).filter(prefix=prefix).first()
+    return (
+        ApiToken.objects.select_related("user", "organization")
+        .annotate(member_role=Subquery(role.order_by().values("role")[:1]))
+        .order_by("pk")
+    )
 
 
 class ApiTokenAuthentication(authentication.BaseAuthentication):
