@@ -319,7 +319,10 @@ class ThingViewSet(BigListMixin, EditableViewSet):
         data = dict(serializer.validated_data)
         nats, nebula = data.pop("nats", {}), data.pop("nebula", {})
         nats_mode, nebula_mode = nats.get("mode", Mode.NONE), nebula.get("mode", Mode.NONE)
-        refused = [name for name in ("nats_user", "nebula_host", "active") if name in data]
+        # A new thing starts active, with the identities `nats` and `nebula` give it (null and true are no-ops).
+        refused = [name for name in ("nats_user", "nebula_host") if data.pop(name, None) is not None]
+        if data.pop("active", True) is False:
+            refused.append("active")
         if self.role not in MANAGERS:
             modes = (("nats", nats_mode), ("nebula", nebula_mode))
             refused += [f"{name}.mode" for name, mode in modes if mode != Mode.NONE]

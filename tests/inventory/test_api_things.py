@@ -370,3 +370,14 @@ def test_another_organizations_thing_is_a_404_for_every_action(world, sensor, ow
         assert "theirs" not in response.content.decode()
     foreign.refresh_from_db()
     assert foreign.active and foreign.nats_user_id
+
+
+def test_a_new_thing_starts_active_with_the_identities_of_its_modes(world, sensor, owner):
+    listing = url("thing-list", world.org)
+    body = {"code": "s-01", "thing_type": sensor.pk, "active": True, "nats_user": None, "nebula_host": None}
+    assert owner.post(listing, body, format="json").status_code == 201
+    spare = thing_user(world.org, "spare")
+    for extra, field in [({"active": False}, "active"), ({"nats_user": spare.pk}, "nats_user")]:
+        response = owner.post(listing, {"code": "s-02", "thing_type": sensor.pk, **extra}, format="json")
+        assert response.status_code == 400 and field in response.data
+    assert not Thing.objects.filter(code="s-02").exists()
