@@ -11,7 +11,6 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from tenancy.admin_mixins import OrgScopedAdminMixin, roles_by_organization
 from tenancy.models import Organization
 from tenancy.roles import ALL_ROLES, EDITORS, MANAGERS
-from tenancy.scoping import organization_id_of
 
 
 class InventoryForm(forms.ModelForm):
@@ -44,10 +43,9 @@ class InventoryAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
     delete_roles = MANAGERS
     show_full_result_count = False  # a second COUNT over the whole organization on every page
 
-    def role_in(self, request, obj) -> str | None:
-        if request.user.is_superuser:
-            return None
-        return roles_by_organization(request).get(organization_id_of(obj))
+    def get_ordering(self, request):
+        # The model's ordering, also under the counts the lists annotate (GROUP BY drops Meta.ordering).
+        return self.ordering or self.model._meta.ordering
 
     def is_manager(self, request, obj=None) -> bool:
         """Owner or admin of `obj`'s organization (of any organization when `obj` is None)."""

@@ -89,10 +89,10 @@ class ThingTypeAdmin(ContractAdmin):
     inlines = [OperationInline]
 
     def get_queryset(self, request):
+        # No select_related here: the changelist applies list_select_related only to a queryset without one.
         return (
             super()
             .get_queryset(request)
-            .select_related("signing_key")
             .annotate(operation_count=Count("operations", distinct=True), thing_count=Count("things", distinct=True))
         )
 

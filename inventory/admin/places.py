@@ -10,6 +10,7 @@ import math
 from collections import defaultdict
 
 from django.contrib import admin
+from django.contrib.admin.widgets import AutocompleteSelect
 from django.core.exceptions import ValidationError
 from django.db.models import Count
 from django.forms.models import BaseInlineFormSet
@@ -136,10 +137,31 @@ def location_tree(locations: list[Location]) -> str:
 # --- Floorplans and placements -----------------------------------------------------------------------------------
 
 
+class KnownThingAutocomplete(AutocompleteSelect):
+    """An autocomplete whose selected thing, already loaded with its placement, is rendered without a query of
+    its own per row (the plain widget looks each row's selection up again)."""
+
+    known: dict[str, str] | None = None
+
+    def optgroups(self, name, value, attr=None):
+        selected = {str(v) for v in value if v not in (None, "")}
+        if self.known is None or not selected or not selected <= self.known.keys():
+            return super().optgroups(name, value, attr)
+        options = [self.create_option(name, pk, self.known[pk], True, index) for index, pk in enumerate(selected)]
+        if not self.is_required:
+            options.insert(0, self.create_option(name, "", "", False, 0))
+        return [(None, options, 0)]
+
+
 class PlacementFormSet(BaseInlineFormSet):
     def _construct_form(self, i, **kwargs):
         form = super()._construct_form(i, **kwargs)
         form.instance.organization_id = self.instance.organization_id  # checked against the thing's
+        form.instance.floorplan = self.instance  # (the formset sets only its id: one query per row to print it)
+        field = form.fields.get("thing")
+        widget = getattr(field.widget, "widget", field.widget) if field is not None else None
+        if isinstance(widget, KnownThingAutocomplete) and form.instance.pk and form.instance.thing_id:
+            widget.known = {str(form.instance.thing_id): str(form.instance.thing)}
         return form
 
 
@@ -152,6 +174,11 @@ class PlacementInline(InventoryInline):
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("thing")
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "thing":
+            kwargs["widget"] = KnownThingAutocomplete(db_field, self.admin_site, using=kwargs.get("using"))
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
 @admin.register(Floorplan)
