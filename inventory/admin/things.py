@@ -24,11 +24,22 @@ INVENTORY_FIELDS = ("code", "name", "description", "thing_type", "location", "me
 LINK_FIELDS = ("nats_user", "nebula_host")
 
 
-def create_thing(organization, **fields) -> Thing:
-    """A new thing from the admin form: the model's rules through `full_clean`, then saved. Its NATS user, if
-    any, comes from the "Provision a NATS user" action (or is linked in the form)."""
+def create_thing(organization, *, nats_user=None, nebula_host=None, **fields) -> Thing:
+    """A new thing from the admin form, with the identities it links (if any). Through the domain action
+    `inventory.services.things.create_thing` where it exists; until then the model's rules through `full_clean`,
+    then saved. A NATS user of its own comes from the "Provision a NATS user" action."""
+    create = getattr(svc, "create_thing", None)
+    if create is not None:
+        return create(
+            organization=organization,
+            nats_mode="link" if nats_user else "none",
+            nats_user=nats_user,
+            nebula_mode="link" if nebula_host else "none",
+            nebula_host=nebula_host,
+            **fields,
+        )
     with transaction.atomic():
-        thing = Thing(organization=organization, **fields)
+        thing = Thing(organization=organization, nats_user=nats_user, nebula_host=nebula_host, **fields)
         thing.full_clean()
         thing.save()
     return thing

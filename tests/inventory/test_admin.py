@@ -556,3 +556,15 @@ def test_location_things_link_filters_the_thing_list(plan):
     response = client.get(admin_url("thing") + f"?location__id__exact={plan.thing.location_id}")
     assert response.status_code == 200
     assert response.context["cl"].result_count == 1
+
+
+def test_an_admin_adds_a_thing_with_a_linked_user(stock):
+    free = make_nats_user(stock.org, owner_kind=NatsUser.OwnerKind.THING, name="free")
+    client = signed_in(stock.user("admin"))
+    data = thing_form(stock.org, stock.sensor, metadata='{"floor": 1}', nats_user=free.pk)
+    response = client.post(admin_url("thing", "add"), data)
+    assert response.status_code == 302, errors_of(response)
+    assert Thing.objects.get(code="pump-1").nats_user == free
+    # The same user cannot be linked twice.
+    response = client.post(admin_url("thing", "add"), {**data, "code": "pump-2"})
+    assert "nats_user" in errors_of(response)
