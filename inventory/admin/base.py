@@ -13,9 +13,28 @@ from tenancy.models import Organization
 from tenancy.roles import ALL_ROLES, EDITORS, MANAGERS
 
 
+def has_nul(value) -> bool:
+    """Whether a JSON document holds a NUL character in a string or a key."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(has_nul(key) or has_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(has_nul(item) for item in value)
+    return False
+
+
 class InventoryForm(forms.ModelForm):
     """A model form whose model errors may name a field inside a JSON field (`metadata.floor`): such an error
-    is shown on that JSON field, prefixed with the path, instead of failing the request."""
+    is shown on that JSON field, prefixed with the path, instead of failing the request. JSON documents with a
+    NUL character are refused here (PostgreSQL cannot store one in jsonb)."""
+
+    def clean(self):
+        cleaned = super().clean()
+        for name, field in self.fields.items():
+            if isinstance(field, forms.JSONField) and has_nul(cleaned.get(name)):
+                self.add_error(name, "Null characters are not allowed.")
+        return cleaned
 
     def _update_errors(self, errors: ValidationError) -> None:
         if hasattr(errors, "error_dict"):

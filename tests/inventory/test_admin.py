@@ -568,3 +568,52 @@ def test_an_admin_adds_a_thing_with_a_linked_user(stock):
     # The same user cannot be linked twice.
     response = client.post(admin_url("thing", "add"), {**data, "code": "pump-2"})
     assert "nats_user" in errors_of(response)
+
+
+HUGE = str(10**30)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("metadata", '{"floor": 1, "note": "a\\u0000b"}'),
+        ("metadata", '{"floor": 1, "a\\u0000": 1}'),
+        ("code", "p\x00"),
+        ("thing_type", HUGE),
+        ("location", HUGE),
+    ],
+)
+def test_bad_thing_fields_are_form_errors(stock, field, value):
+    client = signed_in(stock.user("admin"))
+    response = client.post(
+        admin_url("thing", "add"), {**thing_form(stock.org, stock.sensor, metadata='{"floor": 1}'), field: value}
+    )
+    assert field in errors_of(response)
+    assert not Thing.objects.exists()
+
+
+@pytest.mark.parametrize(("field", "value"), [("latitude", HUGE), ("parent", HUGE), ("metadata", '{"a": "\\u0000"}')])
+def test_bad_location_fields_are_form_errors(stock, field, value):
+    client = signed_in(stock.user("member"))
+    data = {
+        "organization": stock.org.pk,
+        "code": "new",
+        "name": "New",
+        "description": "",
+        "location_type": "",
+        "parent": "",
+        "address": "",
+        "latitude": "1",
+        "longitude": "1",
+        "metadata": "{}",
+    }
+    response = client.post(admin_url("location", "add"), {**data, field: value})
+    assert field in errors_of(response)
+
+
+def test_a_huge_thing_id_on_the_plan_is_refused(plan):
+    response = signed_in(plan.user("member")).post(
+        admin_url("floorplan", "place", plan.plan.pk), {"thing": HUGE, "x": "1", "y": "1"}
+    )
+    assert response.status_code == 400 and "thing" in response.json()["errors"]
+    assert signed_in(plan.user("member")).get(admin_url("floorplan", "image", HUGE)).status_code == 404
