@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin
+from django.contrib.admin.widgets import AutocompleteSelect
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
 from tenancy.admin_mixins import OrgScopedAdminMixin, roles_by_organization
@@ -86,7 +87,26 @@ class InventoryAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
         if "queryset" not in kwargs and scoped and not request.user.is_superuser:
             # Only rows of organizations where the user may write here: another's never offered nor accepted.
             kwargs["queryset"] = related.objects.for_user(request.user, roles=self.add_roles | self.change_roles)
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        widget = getattr(field, "widget", None)
+        inner = getattr(widget, "widget", widget)
+        if isinstance(inner, AutocompleteSelect):
+            inner.__class__ = StorableAutocompleteSelect
+        return field
+
+
+class StorableAutocompleteSelect(AutocompleteSelect):
+    """Re-renders a refused form without looking up a posted id the database cannot hold (past 64 bits)."""
+
+    def optgroups(self, name, value, attr=None):
+        return super().optgroups(name, [v for v in value if _storable_id(v)], attr)
+
+
+def _storable_id(value) -> bool:
+    try:
+        return -(2**63) <= int(value) < 2**63
+    except (TypeError, ValueError):
+        return False
 
 
 def fresh(obj):

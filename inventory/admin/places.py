@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.widgets import AutocompleteSelect
 from django.core.exceptions import ValidationError
 from django.db.models import Count
@@ -22,7 +22,29 @@ from django.utils.html import format_html, format_html_join
 
 from inventory.admin.base import InventoryAdmin, InventoryInline
 from inventory.models import Floorplan, Location, Placement, Thing
-from inventory.services import placements as placement_svc
+from inventory.services import places as place_svc
+from tenancy.admin_mixins import error_text
+
+
+class PlaceActionsMixin:
+    """Saves and deletes through the domain actions of `inventory.services.places` (`save_<kind>`,
+    `delete_<kind>`): the model's rules run once, and a floorplan's replaced or deleted image file goes too."""
+
+    action_name: str
+
+    def save_model(self, request, obj, form, change):
+        getattr(place_svc, f"save_{self.action_name}")(obj)
+
+    def delete_model(self, request, obj):
+        try:
+            getattr(place_svc, f"delete_{self.action_name}")(obj)
+        except ValidationError as exc:
+            self.message_user(request, f"{obj}: {error_text(exc)}", messages.ERROR)
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:
+            self.delete_model(request, obj)
+
 
 #: Things offered beside a plan for dragging, at most (the location's subtree; search the inline for more).
 PLAN_THING_LIMIT = 300
@@ -32,7 +54,8 @@ PLAN_THING_LIMIT = 300
 
 
 @admin.register(Location)
-class LocationAdmin(InventoryAdmin):
+class LocationAdmin(PlaceActionsMixin, InventoryAdmin):
+    action_name = "location"
     list_display = ["code", "name", "location_type", "parent", "organization", "thing_count", "updated"]
     list_filter = ["location_type", "organization"]
     list_select_related = ["location_type", "parent", "organization"]
@@ -182,7 +205,8 @@ class PlacementInline(InventoryInline):
 
 
 @admin.register(Floorplan)
-class FloorplanAdmin(InventoryAdmin):
+class FloorplanAdmin(PlaceActionsMixin, InventoryAdmin):
+    action_name = "floorplan"
     list_display = ["name", "location", "organization", "image_format", "width", "height", "placement_count"]
     list_filter = ["image_format", "organization"]
     list_select_related = ["location", "organization"]
@@ -306,7 +330,7 @@ class FloorplanAdmin(InventoryAdmin):
         if errors:
             return JsonResponse({"errors": errors}, status=400)
         try:
-            placement, created = placement_svc.place_thing(floorplan, thing, coordinates["x"], coordinates["y"])
+            placement, created = place_svc.place_thing(floorplan, thing, coordinates["x"], coordinates["y"])
         except ValidationError as exc:
             return JsonResponse({"errors": exc.message_dict}, status=400)
         return JsonResponse(

@@ -85,5 +85,16 @@ def save_placement(placement: Placement, **changes) -> Placement:
 
 
 @transaction.atomic
+def place_thing(floorplan: Floorplan, thing, x: float, y: float) -> tuple[Placement, bool]:
+    """Put `thing` on `floorplan` at (x, y), or move it there if it is placed already (the admin's drag and
+    drop). Returns the placement and whether it is new."""
+    placement = Placement.objects.select_for_update().filter(floorplan=floorplan, thing=thing).first()
+    created = placement is None
+    if created:
+        placement = Placement(organization_id=floorplan.organization_id, floorplan=floorplan, thing=thing)
+    return save_placement(placement, x=x, y=y), created
+
+
+@transaction.atomic
 def delete_placement(placement: Placement) -> None:
     placement.delete()

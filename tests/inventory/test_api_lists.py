@@ -132,9 +132,9 @@ def test_another_organizations_things_and_locations_never_appear(world, fleet, v
     assert client_of(world.outsider).get(url("thing-list", world.org)).status_code == 404
 
 
-# The queries of a page of things: the organization, the caller's role in it, the page. Pinned: a relation
+# The queries of a page of things: the organization with the caller's role in it, the page. Pinned: a relation
 # serialized as an object, or a per-row lookup, would add queries. A subtree filter reads its location's path.
-THINGS_PAGE_QUERIES = 3
+THINGS_PAGE_QUERIES = 2
 
 
 def test_a_page_of_things_costs_the_same_queries_over_5_and_50_things(world, viewer, django_assert_num_queries):
