@@ -13,17 +13,19 @@ from typing import Any
 
 from pythonjsonlogger.json import JsonFormatter as BaseJsonFormatter
 
-REQUEST_ID_HEADER = "X-Request-ID"
 NO_REQUEST = "-"
 
 
 class RequestIdFilter(logging.Filter):
-    """Adds `request_id` to every record: the current context's, else the id already sent with the response a
-    record is about (Django logs 4xx and 5xx responses after the request's context has closed)."""
+    """Adds `request_id` to every record: the current context's, else that of the request a record is about
+    (Django logs 4xx and 5xx responses after the request's context has closed; `AuditContextMiddleware` leaves
+    the id on the request for them)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not getattr(record, "request_id", None):
-            record.request_id = current_request_id() or _response_request_id(record) or NO_REQUEST
+            request_id = getattr(getattr(record, "request", None), "request_id", "")
+            record.request_id = current_request_id() or (request_id if isinstance(request_id, str) else "")
+            record.request_id = record.request_id or NO_REQUEST
         return True
 
 
@@ -35,14 +37,6 @@ def current_request_id() -> str:
     return current().request_id
 
 
-def _response_request_id(record: logging.LogRecord) -> str:
-    response = getattr(record, "response", None)
-    try:
-        return response.get(REQUEST_ID_HEADER, "") if response is not None else ""
-    except Exception:
-        return ""
-
-
 class JsonFormatter(BaseJsonFormatter):
     """One JSON object per line: time, level, logger, message, request_id and the record's extra fields.
 
@@ -50,9 +44,9 @@ class JsonFormatter(BaseJsonFormatter):
     without its query string (which may carry a token) and the status code."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("rename_fields", {"levelname": "level", "name": "logger", "asctime": "time"})
-        kwargs.setdefault("timestamp", False)
-        super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s", *args, **kwargs)
+        kwargs.setdefault("rename_fields", {"levelname": "level", "name": "logger"})
+        kwargs.setdefault("timestamp", "time")  # ISO 8601, UTC
+        super().__init__("%(levelname)s %(name)s %(message)s %(request_id)s", *args, **kwargs)
 
     def add_fields(self, log_data: dict, record: logging.LogRecord, message_dict: dict) -> None:
         super().add_fields(log_data, record, message_dict)
