@@ -326,3 +326,8 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
+
+# Devices authenticate with their own nkey (inventory.devices.auth): a signed one-time nonce opens a session.
+DEVICE_NONCE_SECONDS = env.int("DEVICE_NONCE_SECONDS", default=60)
+DEVICE_SESSION_SECONDS = env.int("DEVICE_SESSION_SECONDS", default=900)
+DEVICE_AUTH_RATE = env.str("DEVICE_AUTH_RATE", default="120/minute")

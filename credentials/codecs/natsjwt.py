@@ -161,6 +161,15 @@ def is_valid_public_key(key: Any, kind: str | None = None) -> bool:
     return True
 
 
+def verify_signature(public_key: str, message: bytes, signature: bytes) -> bool:
+    """Whether `signature` is the Ed25519 signature of `message` by the nkey `public_key` (e.g. a signed nonce)."""
+    try:
+        nacl.signing.VerifyKey(_decode_public_key(public_key)[1]).verify(message, signature)
+    except (NatsCodecError, nacl.exceptions.BadSignatureError, ValueError, TypeError):
+        return False
+    return True
+
+
 def _decode_seed(text: str) -> tuple[str, bytes]:
     """``(kind, raw 32-byte ed25519 seed)`` of an O/A/U seed, CRC checked; errors never echo the seed."""
     _checked_body(text, _SEED_LEN, "seed")
