@@ -3,3 +3,9 @@ from django.apps import AppConfig
 
 class InventoryConfig(AppConfig):
     name = "inventory"
+    verbose_name = "Inventory"
+
+    def ready(self) -> None:
+        from inventory import auditing
+
+        auditing.register_inventory()

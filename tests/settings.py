@@ -26,3 +26,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
 
 # Per process and cleared before each test (tests/conftest.py): sign-in throttling counts here.
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# Uploads of the test run go to a directory of their own.
+MEDIA_ROOT = os.path.join(tempfile.gettempdir(), f"stoneage-test-media-{os.getpid()}")
