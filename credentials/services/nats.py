@@ -415,7 +415,9 @@ def rotate_signing_keys(account: Account) -> int:
     for key in AccountSigningKey.objects.filter(account=account, scope_template__isnull=False):
         _rekey(key)
     users = list(
-        NatsUser.objects.select_for_update().filter(account=account, active=True).select_related("signing_key")
+        NatsUser.objects.select_for_update(of=("self",))
+        .filter(account=account, active=True)
+        .select_related("signing_key")
     )
     for user in users:
         issue_user_jwt(user, account=account)
@@ -891,7 +893,7 @@ def update_users(updates: Iterable[tuple[NatsUser, dict]]) -> int:
     for account_id in sorted(by_account):
         account = lock_account(account_id)
         batch = by_account[account_id]
-        rows = NatsUser.objects.select_for_update().select_related("signing_key")
+        rows = NatsUser.objects.select_for_update(of=("self",)).select_related("signing_key")
         current = rows.in_bulk([user.pk for user, _ in batch])
         narrowed, active = [], []
         for user, changes in batch:

@@ -20,7 +20,7 @@ SUBJECT_FIELDS = ("code", "thing_type_id", "location_id")
 
 def lock_thing(thing: Thing) -> Thing:
     return (
-        Thing.objects.select_for_update()
+        Thing.objects.select_for_update(of=("self",))  # PostgreSQL locks no nullable side of an outer join
         .select_related("thing_type", "location", "nats_user", "nebula_host")
         .get(pk=thing.pk)
     )
