@@ -6,6 +6,7 @@ import base64
 import binascii
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import reduce
@@ -17,7 +18,8 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError, IntegrityError, models
 from django.db.models import F, OrderBy, ProtectedError, Q, QuerySet
-from rest_framework import exceptions, pagination, serializers
+from rest_framework import exceptions, fields, pagination, serializers
+from rest_framework.relations import PKOnlyObject
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -271,6 +273,55 @@ class BigListMixin:
     def get_queryset(self):
         queryset = super().get_queryset()
         return self.shape_list(queryset) if getattr(self, "action", None) == "list" else queryset
+
+
+class FieldPlanMixin:
+    """For serializers of big lists: a row's output exactly as DRF's `Serializer.to_representation` makes it,
+    with less work per value. The readable fields are listed once per serializer instance (not walked anew for
+    every row), date-times take the time zone current at that moment, and a field that reads one plain
+    attribute reads it with `getattr`; anything else (relations, dotted sources, method fields, callables,
+    missing attributes, mappings) takes DRF's own path. A serializer instance serves one response."""
+
+    def _field_plan(self) -> list[tuple[str, fields.Field, str | None]]:
+        plan = self.__dict__.get("_plan")
+        if plan is None:
+            readable = list(self._readable_fields)
+            for field in readable:
+                # The current time zone, read once for all the rows rather than for every date-time value.
+                if isinstance(field, fields.DateTimeField) and not hasattr(field, "timezone"):
+                    field.timezone = field.default_timezone()
+            plan = self.__dict__["_plan"] = [(field.field_name, field, _plain_attribute(field)) for field in readable]
+        return plan
+
+    def to_representation(self, instance):
+        if isinstance(instance, Mapping):
+            return super().to_representation(instance)
+        row = {}
+        for name, field, attribute in self._field_plan():
+            try:
+                value = _MISSING if attribute is None else getattr(instance, attribute)
+            except Exception:  # DRF's path below answers it as DRF would (a default, None, or the error)
+                value = _MISSING
+            if value is _MISSING or callable(value):
+                try:
+                    value = field.get_attribute(instance)
+                except fields.SkipField:
+                    continue
+            if value is None or (isinstance(value, PKOnlyObject) and value.pk is None):
+                row[name] = None
+            else:
+                row[name] = field.to_representation(value)
+        return row
+
+
+_MISSING = object()
+
+
+def _plain_attribute(field: fields.Field) -> str | None:
+    """The attribute `field` reads, when DRF's generic `Field.get_attribute` would read just that one."""
+    if type(field).get_attribute is not fields.Field.get_attribute or len(field.source_attrs) != 1:
+        return None
+    return field.source_attrs[0]
 
 
 class SlugRelatedField(serializers.SlugRelatedField):

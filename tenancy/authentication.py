@@ -1,7 +1,9 @@
 import hmac
 import re
 from datetime import timedelta
+from functools import cache
 
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
@@ -11,6 +13,24 @@ from tenancy.signals import api_token_rejected
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 #: `ApiToken.prefix`: hex (`set_new_secret`), at most the column's 16 characters.
 _PREFIX = re.compile(r"[0-9a-f]{1,16}")
+
+
+def token_with_role(prefix: str) -> ApiToken | None:
+    """The token with `prefix`, its user and organization, and in `member_role` the user's role in that
+    organization (None when not a member, and for a platform token): one query for the request's whole
+    identity, which `tenancy.api.base.resolve_organization` reuses."""
+    return _tokens_with_role().filter(prefix=prefix).first()
+
+
+@cache
+def _tokens_with_role():
+    # Built once (never evaluated itself): each request only adds its prefix.
+    role = Membership.objects.filter(user=OuterRef("user_id"), organization=OuterRef("organization_id"))
+    return (
+        ApiToken.objects.select_related("user", "organization")
+        .annotate(member_role=Subquery(role.order_by().values("role")[:1]))
+        .order_by("pk")
+    )
 
 
 class ApiTokenAuthentication(authentication.BaseAuthentication):
@@ -36,7 +56,7 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         if len(pieces) != 3 or pieces[0] != TOKEN_PREFIX or not _PREFIX.fullmatch(pieces[1]):
             return self._reject(request, "", "Malformed API token.")
         prefix = pieces[1]
-        token = ApiToken.objects.select_related("user", "organization").filter(prefix=prefix).first()
+        token = token_with_role(prefix)
         if token is None or not hmac.compare_digest(token.secret_hash, hash_secret(raw)):
             return self._reject(request, prefix, "Invalid API token.")
         if token.revoked_at is not None:
@@ -51,7 +71,7 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         else:
             if not token.user.is_active or not token.organization.active:
                 return self._reject(request, prefix, "This API token's user or organization is inactive.")
-            if not Membership.objects.filter(user=token.user, organization=token.organization).exists():
+            if token.member_role is None:
                 return self._reject(request, prefix, "This API token's user is no longer a member.")
         now = timezone.now()
         if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:

@@ -1,9 +1,10 @@
 from rest_framework import serializers
 
 from audit.models import AuditEvent
+from stoneage.api import FieldPlanMixin
 
 
-class AuditEventSerializer(serializers.ModelSerializer):
+class AuditEventSerializer(FieldPlanMixin, serializers.ModelSerializer):
     organization = serializers.CharField(source="organization_slug", read_only=True)
     actor = serializers.IntegerField(source="actor_id", read_only=True, allow_null=True)
 

@@ -8,6 +8,7 @@ caller (404 when the caller cannot see it), checks the caller's role against the
 from __future__ import annotations
 
 from django.core.validators import slug_re
+from django.db.models import OuterRef, Subquery
 from django.http import Http404
 from rest_framework import permissions, serializers, viewsets
 from rest_framework.exceptions import PermissionDenied
@@ -34,27 +35,28 @@ def is_platform_operator(request) -> bool:
 
 
 def resolve_organization(request, slug: str) -> tuple[Organization, str]:
-    """The organization named in the URL and the caller's role in it; 404 when the caller cannot see it."""
+    """The organization named in the URL and the caller's role in it; 404 when the caller cannot see it.
+
+    An organization token's authentication already read its organization and its user's role there
+    (`ApiTokenAuthentication`): no query here. Anyone else costs one query."""
     if not isinstance(slug, str) or not slug_re.match(slug):
         raise Http404  # no organization has such a slug (and a NUL in it would be a database error)
-    organization = Organization.objects.filter(slug=slug).first()
+    token = org_token_of(request)
+    if token is not None and hasattr(token, "member_role"):
+        if token.organization.slug != slug or token.member_role is None:
+            raise Http404
+        return token.organization, token.member_role
+    role = Membership.objects.filter(user=request.user, organization=OuterRef("pk")).order_by().values("role")[:1]
+    organization = Organization.objects.annotate(member_role=Subquery(role)).filter(slug=slug).first()
     if organization is None:
         raise Http404
-    token = org_token_of(request)
     if token is not None and token.organization_id != organization.pk:
         raise Http404
     if is_platform_operator(request):
         return organization, Role.OWNER
-    role = None
-    if organization.active:
-        role = (
-            Membership.objects.filter(user=request.user, organization=organization)
-            .values_list("role", flat=True)
-            .first()
-        )
-    if role is None:
+    if not organization.active or organization.member_role is None:
         raise Http404
-    return organization, role
+    return organization, organization.member_role
 
 
 class OrgScopedViewSet(viewsets.ModelViewSet):

@@ -7,7 +7,7 @@ from rest_framework.test import APIClient
 
 from audit.models import AuditEvent
 from audit.services import write_event
-from tests.support.lists import queries_of, walk, walk_back
+from tests.support.lists import page_queries, queries_of, token_client, walk, walk_back
 
 pytestmark = pytest.mark.django_db
 
@@ -43,6 +43,19 @@ def test_a_page_costs_the_same_queries_over_a_few_and_50_events(world, auditor):
     assert events() == 50
     large = queries_of(lambda: auditor.get(events_url(), {"limit": 100}))
     assert len(large) == len(small), "\n".join(large)
+
+
+def test_a_page_is_two_queries_with_a_token_or_signed_in(world, auditor):
+    write(world, 6)
+    # The token with its user, organization and role there; the page. Reading the log writes nothing to it.
+    client = token_client(world.user("auditor"), world.org)
+    events = AuditEvent.objects.count()
+    with_token = page_queries(client, events_url())
+    assert len(with_token) == 2, "\n".join(with_token)
+    assert AuditEvent.objects.count() == events
+    # The organization with the role there; the page.
+    signed_in = page_queries(auditor, events_url())
+    assert len(signed_in) == 2, "\n".join(signed_in)
 
 
 def test_pages_follow_cursors_newest_first_and_back(world, auditor):

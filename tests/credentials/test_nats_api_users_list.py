@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 from credentials.models import NatsUser
 from stoneage.api import encode_cursor, sort_keys
 from tests.credentials.nats_support import link_user, make_nats_user, make_role, membership_of
-from tests.support.lists import queries_of, walk, walk_back
+from tests.support.lists import page_queries, queries_of, token_client, walk, walk_back
 
 pytestmark = pytest.mark.django_db
 
@@ -51,6 +51,16 @@ def test_a_page_costs_the_same_queries_over_5_and_50_users(world, admin):
     assert NatsUser.objects.filter(organization=world.org).count() == 50
     large = queries_of(lambda: admin.get(list_url(), {"limit": 100}))
     assert len(large) == len(small), "\n".join(large)
+
+
+def test_a_page_is_five_queries_with_a_token_or_signed_in(world, admin):
+    make_users(world, 6)
+    # The token with its user, organization and role there; the page; the page's roles, account, signing keys.
+    with_token = page_queries(token_client(world.user("admin"), world.org), list_url())
+    assert len(with_token) == 5, "\n".join(with_token)
+    # The organization with the role there; the page and its three related lists.
+    signed_in = page_queries(admin, list_url())
+    assert len(signed_in) == 5, "\n".join(signed_in)
 
 
 def test_the_list_reads_no_credentials(world, admin):

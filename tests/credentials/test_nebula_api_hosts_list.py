@@ -6,7 +6,7 @@ from rest_framework.test import APIClient
 
 from credentials.models import Host
 from tests.credentials.nebula_support import make_host, make_network, url
-from tests.support.lists import queries_of, walk, walk_back
+from tests.support.lists import page_queries, queries_of, token_client, walk, walk_back
 
 pytestmark = pytest.mark.django_db
 
@@ -35,6 +35,16 @@ def test_a_page_costs_the_same_queries_over_5_and_50_hosts(world, auditor):
     assert Host.objects.filter(organization=world.org).count() == 50
     large = queries_of(lambda: auditor.get(url("host-list", world), {"limit": 100}))
     assert len(large) == len(small), "\n".join(large)
+
+
+def test_a_page_is_two_queries_with_a_token_or_signed_in(world, auditor):
+    make_hosts(make_network(world.org), 6)
+    # The token with its user, organization and role there; the page.
+    with_token = page_queries(token_client(world.user("auditor"), world.org), url("host-list", world))
+    assert len(with_token) == 2, "\n".join(with_token)
+    # The organization with the role there; the page.
+    signed_in = page_queries(auditor, url("host-list", world))
+    assert len(signed_in) == 2, "\n".join(signed_in)
 
 
 def test_the_list_reads_no_private_key(world, auditor):

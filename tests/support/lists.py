@@ -6,6 +6,9 @@ from collections.abc import Callable
 
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from rest_framework.test import APIClient
+
+from tenancy import services
 
 
 def walk(client, url: str, params: dict | None = None, key: str = "id") -> tuple[list, list[dict]]:
@@ -39,3 +42,18 @@ def queries_of(request: Callable[[], object]) -> list[str]:
         response = request()
     assert response.status_code == 200, response.content
     return [query["sql"] for query in captured.captured_queries]
+
+
+def token_client(user, organization) -> APIClient:
+    """A client signed in with a new API token of `user` in `organization`."""
+    _, secret = services.create_api_token(user=user, organization=organization, name="lists")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    return client
+
+
+def page_queries(client, url: str) -> list[str]:
+    """The SQL of a 100-row page of `url`, after one page before it (a token's first use is recorded, the
+    next ones once a minute)."""
+    assert client.get(url, {"limit": 100}).status_code == 200
+    return queries_of(lambda: client.get(url, {"limit": 100}))

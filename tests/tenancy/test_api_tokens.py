@@ -181,3 +181,21 @@ def test_a_superusers_token_acts_with_the_membership_role_only(world):
     assert client.patch(url, {"role": "member"}, format="json").status_code == 403
     assert client.delete(url).status_code == 403
     assert Membership.objects.get(pk=owner.pk).role == "owner"
+
+
+def test_a_token_acts_with_the_role_its_user_holds_at_each_request(world):
+    _, secret = create_token(world, "viewer")
+    client = bearer(secret)
+    invite = reverse("tenancy-api:invitation-list", args=["acme"])
+    assert client.post(invite, {"email": "z@example.com"}).status_code == 403
+    Membership.objects.filter(user=world.user("viewer"), organization=world.org).update(role="admin")
+    assert client.post(invite, {"email": "z@example.com"}).status_code == 201
+
+
+def test_a_token_reaches_no_other_organization_even_where_its_user_is_a_member(world):
+    Membership.objects.create(user=world.user("admin"), organization=world.other_org, role="owner")
+    _, secret = create_token(world, "admin")
+    client = bearer(secret)
+    assert client.get(reverse("tenancy-api:membership-list", args=["acme"])).status_code == 200
+    assert client.get(reverse("tenancy-api:membership-list", args=["globex"])).status_code == 404
+    assert client.get(reverse("tenancy-api:membership-list", args=["no-such-org"])).status_code == 404

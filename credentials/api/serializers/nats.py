@@ -11,7 +11,7 @@ from rest_framework import serializers
 from credentials.models import Account, AccountExport, AccountImport, AccountSigningKey, NatsRole, NatsUser
 from credentials.models.nats import validate_subject
 from credentials.services import nats as svc
-from stoneage.api import SlugRelatedField
+from stoneage.api import FieldPlanMixin, SlugRelatedField
 from tenancy.api.base import OrgScopedRelatedField
 from tenancy.models import Membership
 
@@ -154,7 +154,7 @@ class EffectivePermissionsSerializer(serializers.Serializer):
     )
 
 
-class NatsUserSerializer(serializers.ModelSerializer):
+class NatsUserSerializer(FieldPlanMixin, serializers.ModelSerializer):
     """A NATS user. `membership` links a person's membership (owners and admins only, same organization)."""
 
     role = OrgScopedRelatedField(queryset=NatsRole.objects.all(), required=False, allow_null=True)

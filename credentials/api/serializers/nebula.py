@@ -7,6 +7,7 @@ from rest_framework import serializers
 
 from credentials.models import CertificateAuthority, Host, Network
 from credentials.services import nebula as svc
+from stoneage.api import FieldPlanMixin
 from tenancy.api.base import OrgScopedRelatedField
 
 
@@ -66,7 +67,7 @@ class NetworkSerializer(serializers.ModelSerializer):
         validators = []
 
 
-class HostSerializer(serializers.ModelSerializer):
+class HostSerializer(FieldPlanMixin, serializers.ModelSerializer):
     network = OrgScopedRelatedField(queryset=Network.objects.all(), help_text="Cannot change later.")
     overlay_ip = serializers.IPAddressField(
         protocol="IPv4", required=False, allow_null=True, help_text="The next free address of the network when omitted."
