@@ -27,9 +27,10 @@ from credentials.services import nats as nats_svc
 from credentials.services import nebula as nebula_svc
 from tenancy import services
 from tenancy.models import Membership
-from tenancy.roles import ALL_ROLES, AUDIT_READERS, MANAGERS, Role
+from tenancy.roles import ALL_ROLES, AUDIT_READERS, EDITORS, MANAGERS, Role
 from tests.credentials.nats_support import account_of, make_nats_user, make_role
 from tests.credentials.nebula_support import ca_of, make_host, make_network
+from tests.inventory.admin_support import inventory_of
 from tests.support.authz import ANONYMOUS, OUTSIDER, SUPERUSER, caller
 from tests.support.world import build_world, make_user
 
@@ -52,6 +53,10 @@ class Policy:
 
 IDENTITY = Policy(view=MANAGERS | {Role.AUDITOR} | SU, add=MANAGERS | SU, change=MANAGERS | SU, delete=MANAGERS | SU)
 PLATFORM_READ_ONLY = Policy(view=SU, add=NOBODY, change=NOBODY, delete=NOBODY)
+#: Inventory: every member reads; contracts (types, schemas, location types) are the managers'.
+CONTRACT = Policy(view=ALL_ROLES | SU, add=MANAGERS | SU, change=MANAGERS | SU, delete=MANAGERS | SU)
+#: Inventory members edit (locations, floorplans, things); owners and admins delete.
+INVENTORY = Policy(view=ALL_ROLES | SU, add=EDITORS | SU, change=EDITORS | SU, delete=MANAGERS | SU)
 
 POLICY: dict[str, Policy] = {
     "audit.auditevent": Policy(view=AUDIT_READERS | SU, add=NOBODY, change=NOBODY, delete=NOBODY),
@@ -72,6 +77,12 @@ POLICY: dict[str, Policy] = {
     "credentials.network": Policy(view=ALL_ROLES | SU, add=MANAGERS | SU, change=MANAGERS | SU, delete=MANAGERS | SU),
     "credentials.host": IDENTITY,
     "credentials.revokedcertificate": Policy(view=IDENTITY.view, add=NOBODY, change=NOBODY, delete=NOBODY),
+    "inventory.messageschema": CONTRACT,
+    "inventory.thingtype": CONTRACT,
+    "inventory.locationtype": CONTRACT,
+    "inventory.location": INVENTORY,
+    "inventory.floorplan": INVENTORY,
+    "inventory.thing": INVENTORY,
 }
 
 
@@ -110,6 +121,7 @@ def _in_org(org, world):
         "credentials.network": make_network(org, cidr="10.77.0.0/24"),
         "credentials.host": host,
         "credentials.revokedcertificate": RevokedCertificate.objects.get(fingerprint=revoked.fingerprint),
+        **inventory_of(org),
     }
 
 

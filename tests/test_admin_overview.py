@@ -18,6 +18,7 @@ from tenancy.models import Invitation, Membership
 from tenancy.roles import Role
 from tests.credentials.nats_support import make_nats_user
 from tests.credentials.nebula_support import ca_of, make_host, replace_ca_certificate
+from tests.inventory.admin_support import make_thing, make_type
 from tests.support.world import build_world, make_org, make_user
 
 pytestmark = pytest.mark.django_db
@@ -98,14 +99,18 @@ def test_counts_are_the_organizations_own(world, client):
     make_host(world.org)
     make_host(world.org)
     make_host(world.other_org)
+    make_thing(world.org, make_type(world.org), "pump-1")
+    make_thing(world.other_org, make_type(world.other_org), "pump-1")
     response = get_overview(client, world.user("viewer"), world.org)
     assert counts(response) == {
         "Members": 5,
         "Pending invitations": 1,
         "NATS users": service_users + 1,
         "Nebula hosts": 2,
+        "Things": 1,
     }
-    assert "Things" not in response.text  # the inventory has no device model yet
+    things = response.context["sections"][-1]
+    assert client.get(things.url).context["cl"].result_count == 1  # the organization's things in the admin
 
 
 def test_the_inventory_count_appears_once_its_model_exists(world, client, monkeypatch):

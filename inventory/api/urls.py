@@ -1,0 +1,23 @@
+"""Inventory API routes (`inventory-api`), all under `/api/v1/orgs/<slug>/`."""
+
+from rest_framework.routers import SimpleRouter
+
+from inventory.api import views
+
+app_name = "inventory-api"
+
+ORG = r"orgs/(?P<org_slug>[-\w]+)"
+
+router = SimpleRouter()
+router.register(f"{ORG}/message-schemas", views.MessageSchemaViewSet, basename="messageschema")
+router.register(f"{ORG}/thing-types", views.ThingTypeViewSet, basename="thingtype")
+router.register(
+    rf"{ORG}/thing-types/(?P<thing_type_id>[0-9]+)/operations", views.OperationViewSet, basename="operation"
+)
+router.register(f"{ORG}/location-types", views.LocationTypeViewSet, basename="locationtype")
+router.register(f"{ORG}/locations", views.LocationViewSet, basename="location")
+router.register(f"{ORG}/floorplans", views.FloorplanViewSet, basename="floorplan")
+router.register(f"{ORG}/placements", views.PlacementViewSet, basename="placement")
+router.register(f"{ORG}/things", views.ThingViewSet, basename="thing")
+
+urlpatterns = router.urls
