@@ -74,23 +74,36 @@ def provision_thing_user(thing) -> NatsUser:
     )
 
 
+#: What a thing's user does not carry: its permissions come from its type's scope. A user made elsewhere and then
+#: linked to a thing loses them.
+NO_OWN_PERMISSIONS = {
+    "role": None,
+    "publish_allow": [],
+    "publish_deny": [],
+    "subscribe_allow": [],
+    "subscribe_deny": [],
+    "bearer": False,
+}
+
+
+def thing_user_changes(thing) -> dict:
+    return {
+        "name": thing.code,
+        "signing_key": type_key(thing.thing_type),
+        "tags": thing_user_tags(thing),
+        **NO_OWN_PERMISSIONS,
+    }
+
+
 def refresh_thing_user(thing) -> None:
-    """Reissue the thing's user after its code, type or location changed: another key or other tags grant other
-    subjects, so its earlier JWT is revoked (`credentials.services.nats.update_user`)."""
+    """Reissue the thing's user after its code, type or location changed, or once it is linked to the thing: another
+    key or other tags grant other subjects, so its earlier JWT is revoked (`credentials.services.nats.update_user`).
+    """
     if not thing.nats_user_id:
         return
-    nats_svc.update_user(
-        thing.nats_user, name=thing.code, signing_key=type_key(thing.thing_type), tags=thing_user_tags(thing)
-    )
+    nats_svc.update_user(thing.nats_user, **thing_user_changes(thing))
 
 
 def refresh_thing_users(things) -> int:
     """`refresh_thing_user` for many things at once (a type's code changed): one revocation for all of them."""
-    return nats_svc.update_users(
-        (
-            thing.nats_user,
-            {"name": thing.code, "signing_key": type_key(thing.thing_type), "tags": thing_user_tags(thing)},
-        )
-        for thing in things
-        if thing.nats_user_id
-    )
+    return nats_svc.update_users((thing.nats_user, thing_user_changes(thing)) for thing in things if thing.nats_user_id)

@@ -228,3 +228,17 @@ def test_the_same_codes_in_two_organizations_are_two_scopes(world, sensor):
     assert other.signing_key.account == account(world.other_org)
     assert other.signing_key != sensor.signing_key
     assert set(scope_entries(world.other_org)) == {"sensor"}
+
+
+def test_a_linked_user_with_permissions_of_its_own_takes_its_types_contract_instead(world, sensor):
+    user = nats_svc.create_user(
+        account=account(world.org), name="old-device", publish_allow=["anything.>"], bearer=True
+    )
+    thing = things.create_thing(
+        organization=world.org, code="s-09", thing_type=sensor, nats_mode="link", nats_user=user
+    )
+    user = NatsUser.objects.get(pk=thing.nats_user_id)
+    assert user.signing_key == sensor.signing_key and user.name == "s-09"
+    assert (user.publish_allow, user.bearer) == ([], False)
+    assert nj.decode(user.jwt)["nats"]["pub"] == {} and "bearer_token" not in nj.decode(user.jwt)["nats"]
+    assert user.public_key in account(world.org).revocations  # the old JWT still granted `anything.>`
