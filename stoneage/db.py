@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 
-from django.db import models, router, transaction
+from django.db import connections, models, router, transaction
 
 
 def make_saves_atomic(model: type[models.Model]) -> None:
@@ -23,3 +23,18 @@ def make_saves_atomic(model: type[models.Model]) -> None:
 
     atomic_save_base.saves_atomically = True
     model.save_base = atomic_save_base
+
+
+def reserve_primary_keys(model: type[models.Model], count: int) -> list[int] | None:
+    """`count` primary keys taken from the table's sequence, for rows that need theirs before a `bulk_create` (a
+    secret bound to its row). PostgreSQL only; None elsewhere (the rows then get theirs at insert)."""
+    using = router.db_for_write(model)
+    connection = connections[using]
+    if connection.vendor != "postgresql" or count <= 0:
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+            [model._meta.db_table, model._meta.pk.column, count],
+        )
+        return [row[0] for row in cursor.fetchall()]
