@@ -11,6 +11,7 @@ api_v1 = [
     path("", include("audit.api.urls")),
     path("", include("credentials.api.urls.nats")),
     path("", include("credentials.api.urls.nebula")),
+    path("", include("inventory.api.bulk_urls")),
 ]
 
 urlpatterns = [
