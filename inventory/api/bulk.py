@@ -15,6 +15,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import permissions, status
 from rest_framework.exceptions import PermissionDenied
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -28,8 +29,16 @@ MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 _TRUE = ("1", "true", "yes")
 
 
+class FileFormatNegotiation(DefaultContentNegotiation):
+    """`?format=` names the file's format here (json or csv), not a renderer: answers are JSON."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
 class OrgBulkView(APIView):
     permission_classes = [permissions.IsAuthenticated]
+    content_negotiation_class = FileFormatNegotiation
     roles: frozenset[str] = ALL_ROLES
 
     def initial(self, request, *args, **kwargs):
