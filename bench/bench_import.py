@@ -85,6 +85,23 @@ def raw_rate(count: int, signing_input: bytes) -> float:
     return count / (time.perf_counter() - start)
 
 
+def timed_phases(bulk) -> dict[str, float]:
+    """Wall time of each phase of the import, filled in as it runs."""
+    phases: dict[str, float] = {}
+    for name in ("validate_things", "mint_users", "write"):
+        method = getattr(bulk._Import, name)
+
+        def timed(self, *args, _method=method, _name=name, **kwargs):
+            start = time.perf_counter()
+            try:
+                return _method(self, *args, **kwargs)
+            finally:
+                phases[_name] = time.perf_counter() - start
+
+        setattr(bulk._Import, name, timed)
+    return phases
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--things", type=int, default=10_000, help="things in the import (default 10,000)")
@@ -138,6 +155,7 @@ def main() -> int:
     revision = Account.objects.get(organization=organization).revision
     events = AuditEvent.objects.count()
 
+    phases = timed_phases(bulk)
     start = time.perf_counter()
     outcome = bulk.import_inventory(organization, bulk.read_json(document), filename="bench.json")
     seconds = time.perf_counter() - start
@@ -151,6 +169,7 @@ def main() -> int:
     things = Thing.objects.filter(organization=organization, nats_user__isnull=False).count()
     resigned = Account.objects.get(organization=organization).revision - revision
     new_events = AuditEvent.objects.count() - events
+    print("phases: " + ", ".join(f"{name} {t:.2f} s" for name, t in phases.items()), flush=True)
     print(
         f"{count:,} things in {seconds:.2f} s; {things:,} with NATS users; {new_events} audit event(s); "
         f"account re-signed {resigned} time(s)",

@@ -36,7 +36,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 
 from audit.models import Action
 from audit.services import write_event
@@ -304,6 +304,47 @@ def reserve_ids(model, count: int) -> list[int]:
     return list(range(start, start + count))
 
 
+#: Fields whose Python value is what the database stores (no conversion, no `pre_save` of their own).
+_PLAIN_TYPES = frozenset(
+    {"CharField", "TextField", "BooleanField", "IntegerField", "BigIntegerField", "PositiveIntegerField",
+     "PositiveBigIntegerField", "AutoField", "BigAutoField", "SlugField"}
+)  # fmt: skip
+
+
+def _plain(field) -> bool:
+    target = field.target_field if field.is_relation else field
+    return target.get_internal_type() in _PLAIN_TYPES and type(field).pre_save is models.Field.pre_save
+
+
+def insert_rows(model, objs: list) -> None:
+    """Insert new rows whose primary keys are set: `bulk_create`, or on PostgreSQL the same values (every
+    concrete field, prepared by the field as `bulk_create` prepares it) through COPY, several times faster for
+    thousands of rows. Like `bulk_create`, it sends no model signals."""
+    if not objs:
+        return
+    if connection.vendor != "postgresql":
+        model.objects.bulk_create(objs, batch_size=BATCH)
+        return
+    fields = model._meta.concrete_fields
+    plain = [_plain(f) for f in fields]
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    with (
+        connection.cursor() as cursor,
+        cursor.cursor.copy(
+            f"COPY {connection.ops.quote_name(model._meta.db_table)} ({columns}) FROM STDIN"  # noqa: S608
+        ) as copy,
+    ):
+        for obj in objs:
+            copy.write_row(
+                [
+                    getattr(obj, f.attname) if is_plain else f.get_db_prep_save(f.pre_save(obj, True), connection)
+                    for f, is_plain in zip(fields, plain, strict=True)
+                ]
+            )
+    for obj in objs:
+        obj._state.adding, obj._state.db = False, connection.alias
+
+
 # --- NATS users in bulk ----------------------------------------------------------------------------------------
 
 
@@ -338,7 +379,7 @@ def mint_scoped_users(
         user.jwt_iat, user.jwt_exp, user.key_jwts_expire_by = iat, expires, expires or None
         seal(user, "seed", keypair.seed)  # the key is known: sealed for its row now
         created.append(user)
-    NatsUser.objects.bulk_create(created, batch_size=BATCH)
+    insert_rows(NatsUser, created)
     return created
 
 
@@ -813,7 +854,10 @@ class _Import:
         LocationType.objects.bulk_create(self.new["location_types"], batch_size=BATCH)
         Location.objects.bulk_create(self.new["locations"], batch_size=BATCH)
         users = self.mint_users()
-        Thing.objects.bulk_create(self.new["things"], batch_size=BATCH)
+        things = self.new["things"]
+        for thing, pk in zip(things, reserve_ids(Thing, len(things)), strict=True):
+            thing.pk = pk
+        insert_rows(Thing, things)
         ids = {kind: [obj.pk for obj in objs] for kind, objs in self.new.items()}
         ids["operations"] = [op.pk for op in self.operations]
         ids["nats_users"] = [u.pk for u in users]
