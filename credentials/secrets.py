@@ -193,28 +193,6 @@ def _seal_after_insert(sender, instance: models.Model, created: bool, using: str
 post_save.connect(_seal_after_insert, dispatch_uid="credentials.secrets.seal_after_insert")
 
 
-def seal_bulk_created(objs: list[models.Model], using: str = "default") -> None:
-    """What the post_save receiver does for one row, for rows `bulk_create` inserted (it sends no signal): seal
-    what waits for each new primary key, then one UPDATE statement per batch. The backend must return primary keys
-    from `bulk_create` (PostgreSQL, SQLite >= 3.35)."""
-    sealed: list[models.Model] = []
-    attnames: set[str] = set()
-    for obj in objs:
-        pending = obj.__dict__.get(_PENDING)
-        if not pending:
-            continue
-        if obj.pk is None:
-            raise SecretError(f"{obj._meta.label}: a bulk-created row has no primary key; its secret cannot be sealed.")
-        for name, plaintext in pending.items():
-            field = _field(obj, name)
-            setattr(obj, field.attname, encrypt(plaintext, field.associated_data(obj.pk)))
-            attnames.add(field.attname)
-        del obj.__dict__[_PENDING]
-        sealed.append(obj)
-    if sealed:
-        type(sealed[0])._base_manager.using(using).bulk_update(sealed, sorted(attnames), batch_size=1000)
-
-
 def encrypted_fields() -> list[EncryptedSecretField]:
     from django.apps import apps
 

@@ -43,8 +43,8 @@ from credentials.models import (
     OperatorSigningKey,
 )
 from credentials.models.nats import validate_tags
-from credentials.secrets import reveal, seal, seal_bulk_created
-from stoneage.db import reserve_primary_keys
+from credentials.secrets import reveal, seal
+from stoneage.db import insert_rows, reserve_primary_keys
 from tenancy.models import Organization
 
 log = logging.getLogger(__name__)
@@ -439,13 +439,20 @@ def _scope_key(account: Account, key: AccountSigningKey) -> AccountSigningKey:
 
 @transaction.atomic
 def set_user_scope(
-    account: Account, *, role: str, template: dict, key: AccountSigningKey | None = None, description: str = ""
+    account: Account,
+    *,
+    role: str,
+    template: dict,
+    key: AccountSigningKey | None = None,
+    description: str = "",
+    sign: bool = True,
 ) -> AccountSigningKey:
     """Create a scoped signing key (`key` None) or change one, and re-sign the account when its claims change.
 
     `template` is the scope's permissions (`credentials.models.nats.scope_permission_limits`). A changed scope is one
     account push: nats-server drops the key's connected users and they reconnect under the new template, with the
-    JWTs they hold (none is reissued or revoked). An unchanged scope re-signs nothing.
+    JWTs they hold (none is reissued or revoked). An unchanged scope re-signs nothing. With `sign=False` the caller
+    signs the account once after changing several scopes (`sign_account`).
     """
     account = lock_account(account)
     if key is None:
@@ -459,7 +466,8 @@ def set_user_scope(
     key.scope_role, key.scope_template, key.scope_description = role, template, description
     key.full_clean(exclude=["seed"])
     key.save()
-    sign_account(account)
+    if sign:
+        sign_account(account)
     return key
 
 
@@ -785,17 +793,16 @@ def create_user(*, account: Account, name: str, **fields) -> NatsUser:
 def mint_scoped_users(
     account: Account, key: AccountSigningKey, users: Iterable[tuple[str, Sequence[str], str]]
 ) -> list[NatsUser]:
-    """Unsaved users of the scoped `key`, one per `(name, tags, owner_kind)`, each with a new key pair, its sealed
-    seed (on PostgreSQL; elsewhere sealed once the row has its primary key, by `insert_minted_users`) and a JWT
-    issued now: the fast path of a bulk import, inserted by `insert_minted_users`. Tags are checked here; names by
-    the database's unique constraint at insert. Nothing just signed is verified again."""
+    """Unsaved users of the scoped `key`, one per `(name, tags, owner_kind)`, each with a new key pair, a primary
+    key reserved for it, its seed sealed for that row and a JWT issued now: the fast path of a bulk import, inserted
+    by `insert_minted_users` in the same transaction. Tags are checked here; names by the database's unique
+    constraint at insert. Nothing just signed is verified again."""
     account = Account.objects.get(pk=account.pk)
     key = _scope_key(account, key)
     signer = keypair_of(key)
     iat = now()
     users = list(users)
-    # Where the database hands out keys ahead (PostgreSQL), each seed is sealed for its row now: one INSERT.
-    pks = reserve_primary_keys(NatsUser, len(users)) or [None] * len(users)
+    pks = reserve_primary_keys(NatsUser, len(users))
     minted = []
     for (name, tags, owner_kind), pk in zip(users, pks, strict=True):
         tags = list(tags)
@@ -834,10 +841,9 @@ def mint_scoped_users(
 
 @transaction.atomic
 def insert_minted_users(users: list[NatsUser], batch_size: int = 1000) -> list[NatsUser]:
-    """Insert what `mint_scoped_users` made and seal their seeds for their rows. No account change: a new user of
-    a scoped key needs no push. The caller records the audit event (`audit.record_bulk`)."""
-    NatsUser.objects.bulk_create(users, batch_size=batch_size)
-    seal_bulk_created(users)
+    """Insert what `mint_scoped_users` made (seeds already sealed for their rows). No account change: a new user of
+    a scoped key needs no push. The caller records the audit event."""
+    insert_rows(NatsUser, users, batch_size=batch_size)
     return users
 
 

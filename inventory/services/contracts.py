@@ -38,7 +38,7 @@ def type_template(thing_type) -> dict:
     )
 
 
-def sync_type_contract(thing_type) -> AccountSigningKey:
+def sync_type_contract(thing_type, *, sign: bool = True) -> AccountSigningKey:
     """Bring the type's scoped signing key in line with its prefix and operations (created on first use)."""
     key = nats_svc.set_user_scope(
         account_of(thing_type.organization),
@@ -46,11 +46,21 @@ def sync_type_contract(thing_type) -> AccountSigningKey:
         template=type_template(thing_type),
         key=thing_type.signing_key,
         description=f"Contract of the thing type {thing_type.code}",
+        sign=sign,
     )
     if thing_type.signing_key_id != key.pk:
         thing_type.signing_key = key
         thing_type.save(update_fields=["signing_key", "updated"])
     return key
+
+
+def sync_type_contracts(organization, thing_types) -> None:
+    """`sync_type_contract` for several types of one organization, with one account re-signing (one push)."""
+    thing_types = list(thing_types)
+    for thing_type in thing_types:
+        sync_type_contract(thing_type, sign=False)
+    if thing_types:
+        nats_svc.sign_account(nats_svc.lock_account(account_of(organization)))
 
 
 def remove_type_contract(thing_type) -> None:
