@@ -7,5 +7,6 @@ class InventoryConfig(AppConfig):
 
     def ready(self) -> None:
         from inventory import auditing
+        from inventory.devices import schema  # noqa: F401 - registers the OpenAPI auth scheme
 
         auditing.register_inventory()

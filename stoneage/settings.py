@@ -347,3 +347,8 @@ LOG_FORMAT = env.str("LOG_FORMAT", default="text" if DEBUG else "json")
 if LOG_FORMAT not in ("json", "text"):
     raise ImproperlyConfigured(f"LOG_FORMAT must be json or text; got {LOG_FORMAT!r}.")
 LOGGING = logs.config(LOG_FORMAT, env.str("LOG_LEVEL", default="INFO"))
+
+# Devices authenticate with their own nkey (inventory.devices.auth): a signed one-time nonce opens a session.
+DEVICE_NONCE_SECONDS = env.int("DEVICE_NONCE_SECONDS", default=60)
+DEVICE_SESSION_SECONDS = env.int("DEVICE_SESSION_SECONDS", default=900)
+DEVICE_AUTH_RATE = env.str("DEVICE_AUTH_RATE", default="120/minute")

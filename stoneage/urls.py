@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from inventory import admin_bulk
 from stoneage import admin_overview, health, metrics
 from tenancy.signin import PasswordResetView, SetPasswordForm
 
@@ -12,6 +13,8 @@ api_v1 = [
     path("", include("credentials.api.urls.nats")),
     path("", include("credentials.api.urls.nebula")),
     path("", include("inventory.api.urls")),
+    path("", include("inventory.devices.urls")),
+    path("", include("inventory.api.bulk_urls")),
 ]
 
 urlpatterns = [
@@ -35,6 +38,16 @@ urlpatterns = [
         "admin/orgs/<slug:slug>/",
         admin.site.admin_view(admin_overview.organization_overview),
         name="admin_org_overview",
+    ),
+    path(
+        "admin/orgs/<slug:slug>/inventory/import/",
+        admin.site.admin_view(admin_bulk.import_view),
+        name="admin_inventory_import",
+    ),
+    path(
+        "admin/orgs/<slug:slug>/inventory/export/",
+        admin.site.admin_view(admin_bulk.export_view),
+        name="admin_inventory_export",
     ),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),

@@ -148,11 +148,11 @@ class PushStateFilter(admin.SimpleListFilter):
 
 class AccountSigningKeyInline(admin.TabularInline):
     model = AccountSigningKey
-    fields = ["public_key", "created", "remove"]
+    fields = ["public_key", "scope", "created", "remove"]
     readonly_fields = fields
     extra = 0
     can_delete = False
-    verbose_name = "signing key (the newest signs new users)"
+    verbose_name = "signing key (the newest unscoped one signs new users; a scoped one signs its scope's users)"
 
     def has_view_permission(self, request, obj=None) -> bool:
         return True  # shown on the account's page, which is already scoped to the user's organizations
@@ -160,9 +160,16 @@ class AccountSigningKeyInline(admin.TabularInline):
     def has_add_permission(self, request, obj=None) -> bool:
         return False
 
+    @admin.display(description="Scope")
+    def scope(self, key) -> str:
+        if not key.is_scoped:
+            return "—"
+        return key.scope_role or "(unnamed scope)"
+
     @admin.display(description="")
     def remove(self, key) -> str:
-        if not key.pk or key.account.signing_keys.count() < 2:
+        # A scoped key goes with its scope; an account keeps one unscoped key at least.
+        if not key.pk or key.is_scoped or svc.unscoped_signing_keys(key.account).count() < 2:
             return ""
         url = reverse("admin:credentials_account_remove_signing_key", args=[key.account_id, key.pk])
         return format_html('<a href="{}">Remove…</a>', url)
@@ -525,6 +532,12 @@ class NatsUserAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
     def effective_permissions(self, obj: NatsUser) -> str:
         perms = svc.effective_permissions(obj)
         rows = [
+            *(
+                [("From the scope", [f"{perms.scope} (its signing key's template, for this user's name and tags)"])]
+                if perms.scope
+                else []
+            ),
+            ("Tags", obj.tags),
             ("Publish allow", perms.pub_allow),
             ("Publish deny", perms.pub_deny),
             ("Subscribe allow", perms.sub_allow),

@@ -49,7 +49,9 @@ __all__ = [
     "NatsCodecError",
     "OperatorClaims",
     "ResponsePermission",
+    "ScopedSigningKey",
     "UserClaims",
+    "UserPermissionLimits",
     "account_delete_claims",
     "create_account",
     "create_keypair",
@@ -157,6 +159,15 @@ def is_valid_public_key(key: Any, kind: str | None = None) -> bool:
     try:
         _decode_public_key(key, kind)
     except NatsCodecError:
+        return False
+    return True
+
+
+def verify_signature(public_key: str, message: bytes, signature: bytes) -> bool:
+    """Whether `signature` is the Ed25519 signature of `message` by the nkey `public_key` (e.g. a signed nonce)."""
+    try:
+        nacl.signing.VerifyKey(_decode_public_key(public_key)[1]).verify(message, signature)
+    except (NatsCodecError, nacl.exceptions.BadSignatureError, ValueError, TypeError):
         return False
     return True
 
@@ -315,6 +326,65 @@ class ResponsePermission:
         return {"max": _int(self.max_msgs, "resp.max"), "ttl": _seconds_to_ns(self.ttl_seconds, "resp.ttl")}
 
 
+@dataclass(frozen=True, kw_only=True)
+class UserPermissionLimits:
+    """Go ``UserPermissionLimits``: what a user JWT grants, and the ``template`` of a scoped signing key.
+
+    ``pub`` and ``sub`` are always written (``{}`` when empty), ``resp`` only when set; ``subs``/``data``/
+    ``payload`` default to -1 (unlimited) and 0 is omitted, which nats-server reads as "none allowed".
+    """
+
+    pub_allow: Sequence[str] = ()
+    pub_deny: Sequence[str] = ()
+    sub_allow: Sequence[str] = ()
+    sub_deny: Sequence[str] = ()
+    resp: ResponsePermission | None = None
+    subs: int = -1
+    data: int = -1
+    payload: int = -1
+    bearer_token: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        # Go order: pub, sub, resp, src, times, times_location, subs, data, payload, bearer_token, ...
+        d: dict[str, Any] = {
+            "pub": _permission(self.pub_allow, self.pub_deny),
+            "sub": _permission(self.sub_allow, self.sub_deny),
+        }
+        if self.resp is not None:
+            d["resp"] = self.resp.to_json()
+        _omit_zero(d, self, ("subs", "data", "payload"))
+        if self.bearer_token:
+            d["bearer_token"] = True
+        return d
+
+
+_NO_PERMISSION_LIMITS = UserPermissionLimits().to_json()
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScopedSigningKey:
+    """An account signing key with a ``user_scope``: every user it signs gets the ``template``'s permissions and
+    limits, expanded at connect by nats-server (``{{name()}}``, ``{{tag(x)}}``...), and must carry none itself.
+
+    Written as Go ``UserScope``: ``{"kind":"user_scope","key":…,"role":…,"template":{…},"description":…}``,
+    ``role`` and ``description`` always present (no ``omitempty`` in Go).
+    """
+
+    key: str
+    role: str = ""
+    template: UserPermissionLimits = field(default_factory=UserPermissionLimits)
+    description: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": "user_scope",
+            "key": _claim_key(self.key, ACCOUNT, "account signing key"),
+            "role": self.role,
+            "template": self.template.to_json(),
+            "description": self.description,
+        }
+
+
 @dataclass(frozen=True)
 class AccountLimits:
     """Account ``limits``: -1 is unlimited, 0 is not written (for JetStream: disabled). Imports, exports and
@@ -457,13 +527,14 @@ class OperatorClaims(_Claims):
 class AccountClaims(_Claims):
     """Account JWT (``sub`` = account identity A-key; signed by an operator O-key).
 
-    Exports and imports are written sorted by subject (stable); signing keys sorted; revocations
+    Exports and imports are written sorted by subject (stable); signing keys (public keys, or
+    :class:`ScopedSigningKey` written as objects) sorted by key as Go sorts its map; revocations
     (public key or ``"*"`` -> unix seconds) sorted by key. ``default_permissions`` and ``authorization``
     are written empty, as Go writes them when unset.
     """
 
     limits: AccountLimits = field(default_factory=AccountLimits)
-    signing_keys: Sequence[str] = ()
+    signing_keys: Sequence[str | ScopedSigningKey] = ()
     revocations: Mapping[str, int] | None = None
     exports: Sequence[Export] = ()
     imports: Sequence[Import] = ()
@@ -479,7 +550,7 @@ class AccountClaims(_Claims):
         if self.exports:
             d["exports"] = [e.to_json() for e in sorted(self.exports, key=lambda e: e.subject)]
         d["limits"] = self.limits.to_json()
-        keys = sorted(_claim_keys(self.signing_keys, ACCOUNT, "account signing key"))
+        keys = _account_signing_keys(self.signing_keys)
         if keys:
             d["signing_keys"] = keys
         revs = self.revocations or {}
@@ -489,6 +560,31 @@ class AccountClaims(_Claims):
         return d
 
 
+def _account_signing_keys(keys: Sequence[str | ScopedSigningKey]) -> list[str | dict[str, Any]]:
+    """Go ``SigningKeys`` (a map by key): one entry per key, sorted by key; a key listed twice must not be
+    given two different scopes."""
+    if isinstance(keys, str):
+        raise NatsCodecError("expected a list of signing keys, got a single string")
+    by_key: dict[str, str | ScopedSigningKey] = {}
+    for entry in keys:
+        if isinstance(entry, ScopedSigningKey):
+            key = entry.key
+        elif isinstance(entry, str):
+            if not entry:
+                continue
+            key = entry
+        else:
+            raise NatsCodecError(f"account signing key must be a public key or a scoped key, got {entry!r}")
+        _claim_key(key, ACCOUNT, "account signing key")
+        if key in by_key and by_key[key] != entry:
+            raise NatsCodecError(f"account signing key {key[:8]}... is listed twice with different scopes")
+        by_key[key] = entry
+    return [
+        entry.to_json() if isinstance(entry, ScopedSigningKey) else entry
+        for _, entry in sorted(by_key.items(), key=lambda item: item[0])
+    ]
+
+
 @dataclass(frozen=True, kw_only=True)
 class UserClaims(_Claims):
     """User JWT (``sub`` = user U-key; signed by an account A-key, identity or signing key).
@@ -496,6 +592,12 @@ class UserClaims(_Claims):
     When signed by an account signing key set ``issuer_account`` to the account identity key.
     ``subs``/``data``/``payload`` default to -1 (unlimited); 0 is omitted, which nats-server
     treats as "none allowed". ``resp`` ttl is given in seconds and written in nanoseconds.
+
+    ``scoped``: the user is signed by a :class:`ScopedSigningKey`, whose template grants everything, so the
+    JWT carries no permissions and no limits (Go ``SetScoped(true)``: ``pub``/``sub`` written empty, no
+    ``resp``, ``subs``, ``data``, ``payload``, ``bearer_token``); nats-server refuses a scoped user with any.
+    Leave the permission and limit fields at their defaults then. ``tags`` are written as given
+    (deduplicated), e.g. ``["thing:s-01", "location:hq"]`` for ``{{tag(thing)}}`` in a scope template.
     """
 
     pub_allow: Sequence[str] = ()
@@ -508,23 +610,32 @@ class UserClaims(_Claims):
     payload: int = -1
     bearer_token: bool = False
     issuer_account: str = ""
+    scoped: bool = False
+    tags: Sequence[str] = ()
 
     claim_type: ClassVar[str] = "user"
     signer_kinds: ClassVar[tuple[str, ...]] = (ACCOUNT,)
     subject_kind: ClassVar[str] = USER
 
+    _PERMISSION_FIELDS: ClassVar[tuple[str, ...]] = (
+        "pub_allow", "pub_deny", "sub_allow", "sub_deny", "resp", "subs", "data", "payload", "bearer_token",
+    )  # fmt: skip
+
+    def permission_limits(self) -> UserPermissionLimits:
+        return UserPermissionLimits(**{name: getattr(self, name) for name in self._PERMISSION_FIELDS})
+
     def nats_json(self) -> dict[str, Any]:
-        d: dict[str, Any] = {
-            "pub": _permission(self.pub_allow, self.pub_deny),
-            "sub": _permission(self.sub_allow, self.sub_deny),
-        }
-        if self.resp is not None:
-            d["resp"] = self.resp.to_json()
-        _omit_zero(d, self, ("subs", "data", "payload"))
-        if self.bearer_token:
-            d["bearer_token"] = True
+        if self.scoped:
+            if self.permission_limits().to_json() != _NO_PERMISSION_LIMITS:
+                raise NatsCodecError("a user of a scoped signing key carries no permissions or limits of its own")
+            d: dict[str, Any] = {"pub": {}, "sub": {}}
+        else:
+            d = self.permission_limits().to_json()
         if self.issuer_account:
             d["issuer_account"] = _claim_key(self.issuer_account, ACCOUNT, "issuer account")
+        tags = string_list(self.tags)
+        if tags:
+            d["tags"] = tags
         d.update(type="user", version=2)
         return d
 

@@ -10,6 +10,8 @@ domain actions all get them from `full_clean()`; the database constraints stay a
 
 from __future__ import annotations
 
+import re
+
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
@@ -43,6 +45,70 @@ def validate_subject(value: str) -> None:
         natsjwt.validate_subject(value)
     except natsjwt.NatsCodecError as exc:
         raise ValidationError(str(exc)) from exc
+
+
+#: Keys of `AccountSigningKey.scope_template` (see `scope_permission_limits`).
+SCOPE_TEMPLATE_LISTS = ("pub_allow", "pub_deny", "sub_allow", "sub_deny")
+SCOPE_TEMPLATE_KEYS = (*SCOPE_TEMPLATE_LISTS, "resp", "subs", "data", "payload")
+
+
+def scope_permission_limits(template: dict) -> natsjwt.UserPermissionLimits:
+    """The permissions and limits of a scope template, checked.
+
+    The template is `{"pub_allow": [...], "pub_deny": [...], "sub_allow": [...], "sub_deny": [...],
+    "resp": null | {"max": 1, "ttl": 0}, "subs": -1, "data": -1, "payload": -1}` (every key optional; `ttl` in
+    seconds); subjects may hold nats-server template functions (`{{tag(thing)}}`, `{{name()}}`), expanded for each
+    user when it connects.
+    """
+    if not isinstance(template, dict):
+        raise ValidationError("A scope template is a JSON object.")
+    unknown = sorted(set(template) - set(SCOPE_TEMPLATE_KEYS))
+    if unknown:
+        raise ValidationError(f"Unknown scope template key(s): {', '.join(unknown)}.")
+    for name in SCOPE_TEMPLATE_LISTS:
+        validate_subject_list(template.get(name, []))
+    resp = template.get("resp")
+    if resp is not None:
+        if not isinstance(resp, dict) or set(resp) - {"max", "ttl"}:
+            raise ValidationError('`resp` is null or {"max": <replies>, "ttl": <seconds>}.')
+        resp = natsjwt.ResponsePermission(max_msgs=resp.get("max", 1), ttl_seconds=resp.get("ttl", 0))
+    limits = {name: template.get(name, UNLIMITED) for name in ("subs", "data", "payload")}
+    for name, value in limits.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < -1:
+            raise ValidationError(f"`{name}`: use -1 for unlimited or a value ≥ 0.")
+    permission_limits = natsjwt.UserPermissionLimits(
+        **{name: template.get(name, []) for name in SCOPE_TEMPLATE_LISTS}, resp=resp, **limits
+    )
+    try:
+        permission_limits.to_json()
+    except natsjwt.NatsCodecError as exc:
+        raise ValidationError(str(exc)) from exc
+    return permission_limits
+
+
+def validate_scope_template(value) -> None:
+    if value is not None:
+        scope_permission_limits(value)
+
+
+#: A user tag: `name:value`, usable as a subject token by `{{tag(name)}}` (nats-server matches it as written).
+TAG_RE = re.compile(r"[a-z][a-z0-9_-]*:[^\s.*>]+")
+TAG_MAX_LENGTH = 255
+
+
+def validate_tags(value) -> None:
+    if not isinstance(value, list):
+        raise ValidationError("Enter a list of tags (`name:value`).")
+    errors = []
+    for tag in value:
+        if not isinstance(tag, str) or not TAG_RE.fullmatch(tag) or len(tag) > TAG_MAX_LENGTH:
+            errors.append(
+                f"{tag!r} is not a tag: `name:value`, a lower-case name, and a value without spaces, '.', '*' or '>'."
+            )
+    if len({t.split(":", 1)[0] for t in value if isinstance(t, str)}) != len(value) and not errors:
+        errors.append("Give each tag name once.")
+    if errors:
+        raise ValidationError(errors)
 
 
 def subject_list_field(help_text: str) -> models.JSONField:
@@ -198,10 +264,36 @@ class Account(models.Model):
 
 
 class AccountSigningKey(SigningKeyBase):
+    """A key that signs the account's users. A *scoped* key (`scope_template` set) is written into the account JWT
+    with its template: the users it signs carry no permissions of their own and get the template's, expanded from
+    their name and tags at connect (wire-formats §1.10). A thing type is such a key. Changing a template is one
+    account push: nats-server drops the key's connected users and they reconnect under the new template, with the
+    same JWTs. Unscoped keys sign every other user (people, services, leaf nodes): the newest one signs."""
+
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="signing_keys")
+    scope_role = models.CharField(max_length=100, blank=True, help_text="Name of the scope (its `role`).")
+    scope_template = models.JSONField(
+        null=True,
+        blank=True,
+        validators=[validate_scope_template],
+        help_text="Permissions of the users this key signs; empty = an unscoped key (its users carry their own).",
+    )
+    scope_description = models.CharField(max_length=255, blank=True)
 
     class Meta(SigningKeyBase.Meta):
         pass
+
+    @property
+    def is_scoped(self) -> bool:
+        return self.scope_template is not None
+
+    def scope_claim(self) -> natsjwt.ScopedSigningKey:
+        return natsjwt.ScopedSigningKey(
+            key=self.public_key,
+            role=self.scope_role,
+            template=scope_permission_limits(self.scope_template),
+            description=self.scope_description,
+        )
 
 
 class AccountTombstone(models.Model):
@@ -331,6 +423,12 @@ class NatsUser(OrgOwnedMixin):
     subscribe_allow = subject_list_field("Added to the role's subscribe allow list.")
     subscribe_deny = subject_list_field("Added to the role's subscribe deny list.")
     bearer = models.BooleanField(default=False, help_text="Bearer JWT: connects without proving the seed.")
+    tags = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_tags],
+        help_text="`name:value` tags in the JWT; a scoped key's template uses them (`{{tag(name)}}`).",
+    )
     expires_at = models.DateTimeField(
         null=True,
         blank=True,
@@ -355,6 +453,9 @@ class NatsUser(OrgOwnedMixin):
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 
+    #: What a user of an unscoped key carries itself, and a user of a scoped key must leave empty.
+    OWN_PERMISSION_FIELDS = ("role", "publish_allow", "publish_deny", "subscribe_allow", "subscribe_deny", "bearer")
+
     class Meta:
         ordering = ["name"]
         verbose_name = "NATS user"
@@ -373,6 +474,19 @@ class NatsUser(OrgOwnedMixin):
             self.check_same_organization(account=account, role=self.role, membership=self.membership)
         if self.membership_id and self.owner_kind != self.OwnerKind.MEMBERSHIP:
             raise ValidationError({"membership": "Only a membership-owned user may link a membership."})
+        key = self.signing_key if self.signing_key_id else None
+        if key is not None and key.account_id != self.account_id:
+            raise ValidationError({"signing_key": "This signing key belongs to another account."})
+        if key is not None and key.is_scoped:
+            own = [name for name in self.OWN_PERMISSION_FIELDS if getattr(self, name)]
+            if own:
+                raise ValidationError(
+                    {
+                        name: f"Permissions come from the scope '{key.scope_role}' of this user's signing key; "
+                        "a scoped user carries none of its own."
+                        for name in own
+                    }
+                )
         clash = NatsUser.objects.filter(account_id=self.account_id, name=self.name).exclude(pk=self.pk)
         if self.account_id and self.name and clash.exists():
             raise ValidationError({"name": "A NATS user with this name already exists in this account."})

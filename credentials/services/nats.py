@@ -14,9 +14,10 @@ the stored JWT of every user whose seed is held here.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -41,7 +42,9 @@ from credentials.models import (
     Operator,
     OperatorSigningKey,
 )
+from credentials.models.nats import validate_tags
 from credentials.secrets import reveal, seal
+from stoneage.db import insert_rows, reserve_primary_keys
 from tenancy.models import Organization
 
 log = logging.getLogger(__name__)
@@ -80,6 +83,11 @@ def _add_signing_key(model, kind: str, **owner):
 
 def newest_signing_key(keys) -> object:
     return keys.order_by("-created", "-id").first()
+
+
+def unscoped_signing_keys(account: Account) -> QuerySet[AccountSigningKey]:
+    """The keys that sign users carrying their own permissions (people, services, leaf nodes); the newest signs."""
+    return AccountSigningKey.objects.filter(account_id=account.pk, scope_template__isnull=True)
 
 
 # --- Operator --------------------------------------------------------------------------------------------------
@@ -136,7 +144,7 @@ def _limit(value: int) -> int:
 
 
 def account_claims(account: Account) -> nj.AccountClaims:
-    signing_keys = list(account.signing_keys.values_list("public_key", flat=True))
+    signing_keys = [key.scope_claim() if key.is_scoped else key.public_key for key in account.signing_keys.all()]
     revocations = {k: int(v) for k, v in (account.revocations or {}).items()}
     if account.is_system:
         return nj.system_account_claims(account.public_key, signing_keys=signing_keys, revocations=revocations)
@@ -361,14 +369,23 @@ def add_signing_key(account: Account) -> AccountSigningKey:
 
 @transaction.atomic
 def remove_signing_key(account: Account, public_key: str) -> int:
-    """Remove a signing key; every user it signed is reissued with the newest key. Returns users reissued."""
+    """Remove an unscoped signing key; every user it signed is reissued with the newest unscoped key. Returns
+    users reissued. A scoped key goes with its scope (`delete_user_scope`), and is replaced by `rotate_signing_keys`:
+    its users cannot move to another key without moving to another contract."""
     account = lock_account(account)
     keys = account.signing_keys.all()
     # Only a well-formed key is looked up: the value comes from a URL, and may hold what the database refuses.
     key = keys.filter(public_key=public_key).first() if nj.is_valid_public_key(public_key) else None
     if key is None:
         raise ValidationError({"public_key": "This account has no such signing key."})
-    if keys.count() == 1:
+    if key.is_scoped:
+        raise ValidationError(
+            {
+                "public_key": f"This key is the scope '{key.scope_role}': it goes with what it scopes (a thing type); "
+                "rotate the account's keys to replace it."
+            }
+        )
+    if unscoped_signing_keys(account).count() == 1:
         raise ValidationError({"public_key": "An account keeps at least one signing key; add another first."})
     affected = list(NatsUser.objects.select_for_update().filter(account=account, signing_key=key, active=True))
     key.delete()
@@ -378,18 +395,99 @@ def remove_signing_key(account: Account, public_key: str) -> int:
     return len(affected)
 
 
+def _rekey(key: AccountSigningKey) -> None:
+    """Give a scoped key a new key pair in place: its scope, its users and what points to it stay."""
+    kp = nj.create_account()
+    key.public_key = kp.public_key
+    seal(key, "seed", kp.seed)
+    key.save(update_fields=["public_key", "seed"])
+
+
 @transaction.atomic
 def rotate_signing_keys(account: Account) -> int:
-    """Emergency rotation: a fresh signing key replaces every other one; all active users are reissued."""
+    """Emergency rotation: a fresh unscoped signing key replaces every other unscoped one, each scoped key gets a
+    new key pair with the same scope, and all active users are reissued (each on its own scope, or on the new
+    unscoped key)."""
     account = lock_account(account)
-    old = list(account.signing_keys.values_list("pk", flat=True))
+    old = list(unscoped_signing_keys(account).values_list("pk", flat=True))
     _add_signing_key(AccountSigningKey, nj.ACCOUNT, account=account)
     AccountSigningKey.objects.filter(pk__in=old).delete()
-    users = list(NatsUser.objects.select_for_update().filter(account=account, active=True))
+    for key in AccountSigningKey.objects.filter(account=account, scope_template__isnull=False):
+        _rekey(key)
+    users = list(
+        NatsUser.objects.select_for_update(of=("self",))
+        .filter(account=account, active=True)
+        .select_related("signing_key")
+    )
     for user in users:
         issue_user_jwt(user, account=account)
     sign_account(account)
     return len(users)
+
+
+# --- Scoped signing keys ---------------------------------------------------------------------------------------
+
+
+def _scope_key(account: Account, key: AccountSigningKey) -> AccountSigningKey:
+    key = AccountSigningKey.objects.filter(pk=key.pk, account_id=account.pk).first()
+    if key is None:
+        raise ValidationError({"signing_key": "This account has no such signing key."})
+    if not key.is_scoped:
+        raise ValidationError({"signing_key": "This signing key is not scoped: its users carry their own permissions."})
+    return key
+
+
+@transaction.atomic
+def set_user_scope(
+    account: Account,
+    *,
+    role: str,
+    template: dict,
+    key: AccountSigningKey | None = None,
+    description: str = "",
+    sign: bool = True,
+) -> AccountSigningKey:
+    """Create a scoped signing key (`key` None) or change one, and re-sign the account when its claims change.
+
+    `template` is the scope's permissions (`credentials.models.nats.scope_permission_limits`). A changed scope is one
+    account push: nats-server drops the key's connected users and they reconnect under the new template, with the
+    JWTs they hold (none is reissued or revoked). An unchanged scope re-signs nothing. With `sign=False` the caller
+    signs the account once after changing several scopes (`sign_account`).
+    """
+    account = lock_account(account)
+    if key is None:
+        kp = nj.create_account()
+        key = AccountSigningKey(account=account, public_key=kp.public_key)
+        seal(key, "seed", kp.seed)
+    else:
+        key = _scope_key(account, key)
+        if (key.scope_role, key.scope_template, key.scope_description) == (role, template, description):
+            return key
+    key.scope_role, key.scope_template, key.scope_description = role, template, description
+    key.full_clean(exclude=["seed"])
+    key.save()
+    if sign:
+        sign_account(account)
+    return key
+
+
+@transaction.atomic
+def delete_user_scope(key: AccountSigningKey) -> None:
+    """Delete a scoped key and re-sign its account. Refused while an active user is signed by it: moving them to
+    another key would move them to another contract, which is for their owner to decide (a thing changes type).
+    Its inactive users lose the key; reactivating one issues it on the unscoped key, with no permissions."""
+    account = lock_account(key.account_id)
+    key = _scope_key(account, key)
+    users = NatsUser.objects.filter(signing_key=key, active=True).order_by("name")
+    count = users.count()
+    if count:
+        names = ", ".join(f"'{name}'" for name in users.values_list("name", flat=True)[:5])
+        more = f" and {count - 5} more" if count > 5 else ""
+        raise ValidationError(
+            f"The scope '{key.scope_role}' is still used by NATS user {names}{more}; move or delete them first."
+        )
+    key.delete()
+    sign_account(account)
 
 
 def tombstone_account(account: Account) -> AccountTombstone:
@@ -469,11 +567,61 @@ class EffectivePermissions:
     pub_deny: list[str]
     sub_allow: list[str]
     sub_deny: list[str]
+    #: The role of the scoped signing key the permissions come from ("" = the user's own role and lists).
+    scope: str = ""
+
+
+def scope_of(user: NatsUser) -> AccountSigningKey | None:
+    """The scoped signing key the user is issued by, or None for a user carrying its own permissions."""
+    key = user.signing_key if user.signing_key_id else None
+    return key if key is not None and key.is_scoped else None
+
+
+_TEMPLATE_FUNCTION = re.compile(r"\{\{\s*(name|subject|tag|account-name|account-subject)\(\s*([^)\s]*)\s*\)\s*\}\}")
+
+
+def expand_scope_subject(subject: str, user: NatsUser, account: Account) -> list[str]:
+    """What nats-server makes of a scope template subject for this user at connect: one subject per value of each
+    template function (`{{tag(x)}}` has one per `x:` tag); none when a tag the subject needs is missing."""
+    tags: dict[str, list[str]] = defaultdict(list)
+    for tag in user.tags or []:
+        name, _, value = tag.partition(":")
+        tags[name].append(value)
+    values = {"name": [user.name], "subject": [user.public_key], "account-name": [account.name],
+              "account-subject": [account.public_key]}  # fmt: skip
+    subjects = [""]
+    position = 0
+    for match in _TEMPLATE_FUNCTION.finditer(subject):
+        function, argument = match.groups()
+        found = tags.get(argument, []) if function == "tag" else values[function]
+        literal = subject[position : match.start()]
+        subjects = [f"{s}{literal}{value}" for s in subjects for value in found]
+        position = match.end()
+    return [f"{s}{subject[position:]}" for s in subjects]
+
+
+def _scope_permissions(user: NatsUser, key: AccountSigningKey) -> EffectivePermissions:
+    template = key.scope_template or {}
+    account = user.account
+
+    def expanded(name: str) -> list[str]:
+        return nj.string_list(
+            [s for subject in template.get(name, []) for s in expand_scope_subject(subject, user, account)]
+        )
+
+    pub_allow, sub_allow = expanded("pub_allow"), expanded("sub_allow")
+    pub_deny = expanded("pub_deny") if pub_allow else [EVERYTHING]
+    sub_deny = expanded("sub_deny") if sub_allow else [EVERYTHING]
+    return EffectivePermissions(pub_allow, pub_deny, sub_allow, sub_deny, scope=key.scope_role or key.public_key)
 
 
 def effective_permissions(user: NatsUser) -> EffectivePermissions:
     """Role lists plus the user's own. An empty allow list means nothing is allowed: NATS would read an empty
-    list as "everything", so it becomes a deny of `>`."""
+    list as "everything", so it becomes a deny of `>`. A user of a scoped key has its scope's template, expanded
+    for its name and tags as nats-server expands it at connect."""
+    key = scope_of(user)
+    if key is not None:
+        return _scope_permissions(user, key)
     role = user.role
 
     def merged(name: str) -> list[str]:
@@ -489,6 +637,15 @@ def user_claims(user: NatsUser, public_key: str, account: Account, *, expires: i
     """The claims of the user's JWT; `expires` defaults to the user's own end date (0 = none)."""
     if expires is None:
         expires = int(user.expires_at.timestamp()) if user.expires_at else 0
+    if scope_of(user) is not None:
+        return nj.UserClaims(
+            subject=public_key,
+            name=user.name,
+            expires=expires,
+            issuer_account=account.public_key,
+            scoped=True,
+            tags=user.tags,
+        )
     role = user.role
     perms = effective_permissions(user)
     resp = None
@@ -508,6 +665,7 @@ def user_claims(user: NatsUser, public_key: str, account: Account, *, expires: i
         payload=_limit(role.max_payload) if role else -1,
         bearer_token=user.bearer,
         issuer_account=account.public_key,
+        tags=user.tags,
     )
 
 
@@ -531,12 +689,23 @@ def jwt_expiry(user: NatsUser, iat: int) -> int:
     return min(ends, default=0)
 
 
+def _issuing_key(user: NatsUser, account: Account) -> AccountSigningKey:
+    """A user of a scoped key stays on it (its contract); any other user gets the newest unscoped key."""
+    if user.signing_key_id:
+        key = AccountSigningKey.objects.filter(pk=user.signing_key_id, account_id=account.pk).first()
+        if key is not None and key.is_scoped:
+            return key
+    return newest_signing_key(unscoped_signing_keys(account))
+
+
 def issue_user_jwt(user: NatsUser, *, account: Account | None = None, save: bool = True) -> NatsUser:
-    """Sign the user's JWT with the account's newest signing key. `iat` lands after any revocation of the
-    user's key, so a reactivated user's new JWT passes the cutoff that still blocks the old one."""
+    """Sign the user's JWT: with its scoped key (no permissions, its tags), or else with the account's newest
+    unscoped key. `iat` lands after any revocation of the user's key, so a reactivated user's new JWT passes the
+    cutoff that still blocks the old one."""
     # Read the account afresh: `user.account` may predate a revocation made through another instance.
     account = account or Account.objects.get(pk=user.account_id)
-    key = newest_signing_key(account.signing_keys.all())
+    key = _issuing_key(user, account)
+    user.signing_key = key
     cutoff = int((account.revocations or {}).get(user.public_key, 0))
     iat = max(now(), cutoff + 1)
     expires = jwt_expiry(user, iat)
@@ -547,7 +716,6 @@ def issue_user_jwt(user: NatsUser, *, account: Account | None = None, save: bool
         user.key_jwts_expire_by = None
     elif user.key_jwts_expire_by is not None:
         user.key_jwts_expire_by = max(user.key_jwts_expire_by, expires)
-    user.signing_key = key
     if save:
         user.save()
     return user
@@ -622,13 +790,75 @@ def create_user(*, account: Account, name: str, **fields) -> NatsUser:
     return issue_user_jwt(user)
 
 
+def mint_scoped_users(
+    account: Account, key: AccountSigningKey, users: Iterable[tuple[str, Sequence[str], str]]
+) -> list[NatsUser]:
+    """Unsaved users of the scoped `key`, one per `(name, tags, owner_kind)`, each with a new key pair, a primary
+    key reserved for it, its seed sealed for that row and a JWT issued now: the fast path of a bulk import, inserted
+    by `insert_minted_users` in the same transaction. Tags are checked here; names by the database's unique
+    constraint at insert. Nothing just signed is verified again."""
+    account = Account.objects.get(pk=account.pk)
+    key = _scope_key(account, key)
+    signer = keypair_of(key)
+    iat = now()
+    users = list(users)
+    pks = reserve_primary_keys(NatsUser, len(users))
+    minted = []
+    for (name, tags, owner_kind), pk in zip(users, pks, strict=True):
+        tags = list(tags)
+        validate_tags(tags)
+        if not name:
+            raise ValidationError({"name": "A NATS user needs a name."})
+        lifetime = jwt_lifetime(owner_kind)
+        expires = iat + lifetime if lifetime else 0
+        kp = nj.create_user()
+        claims = nj.UserClaims(
+            subject=kp.public_key,
+            name=name,
+            expires=expires,
+            issuer_account=account.public_key,
+            scoped=True,
+            tags=tags,
+        )
+        user = NatsUser(
+            pk=pk,
+            organization_id=account.organization_id,
+            account=account,
+            name=name,
+            owner_kind=owner_kind,
+            tags=tags,
+            public_key=kp.public_key,
+            signing_key=key,
+            jwt=nj.encode(claims, signer, iat=iat),
+            jwt_iat=iat,
+            jwt_exp=expires,
+            key_jwts_expire_by=expires or None,
+        )
+        seal(user, "seed", kp.seed)
+        minted.append(user)
+    return minted
+
+
+@transaction.atomic
+def insert_minted_users(users: list[NatsUser], batch_size: int = 1000) -> list[NatsUser]:
+    """Insert what `mint_scoped_users` made (seeds already sealed for their rows). No account change: a new user of
+    a scoped key needs no push. The caller records the audit event."""
+    insert_rows(NatsUser, users, batch_size=batch_size)
+    return users
+
+
 @transaction.atomic
 def update_user(user: NatsUser, **changes) -> NatsUser:
     """Change a user and reissue its JWT. If the new JWT grants less, the earlier JWTs are revoked; if a
     person's user moves to another membership (or none), it gets a new key pair and the old key is revoked:
-    the previous person still holds its seed."""
+    the previous person still holds its seed.
+
+    A user of a scoped key may change `signing_key` (another scope of its account) and `tags`: either makes its
+    earlier JWTs grant other subjects (another contract, another thing or location in the template), so they are
+    revoked; a tag change counts as granting less."""
     account = _lock_user(user)
     old_jwt, old_key, old_membership = user.jwt, user.public_key, user.membership_id
+    old_scope = scope_of(user)
     for name, value in changes.items():
         setattr(user, name, value)
     user.full_clean(exclude=["seed", "jwt", "signing_key"])
@@ -643,9 +873,53 @@ def update_user(user: NatsUser, **changes) -> NatsUser:
     if not user.active:
         user.save()
         return user
-    if grants_less(old_jwt, user_claims(user, user.public_key, account)):
+    if _earlier_jwts_grant_more(user, account, old_jwt, old_scope):
         account = revoke_keys(account, [user.public_key])
     return issue_user_jwt(user, account=account)
+
+
+def _earlier_jwts_grant_more(user: NatsUser, account: Account, old_jwt: str, old_scope) -> bool:
+    # Another scope is another contract: the JWT of the old one still grants it until revoked.
+    if old_scope != scope_of(user):
+        return True
+    return grants_less(old_jwt, user_claims(user, user.public_key, account))
+
+
+@transaction.atomic
+def update_users(updates: Iterable[tuple[NatsUser, dict]]) -> int:
+    """`update_user` for many users at once (e.g. the things of a type whose code changed): per account, one
+    revocation for every key whose earlier JWTs grant what the new ones do not (one re-sign), then every active
+    user reissued. A move to another membership is for `update_user`. Returns how many users were reissued."""
+    by_account: dict[int, list[tuple[NatsUser, dict]]] = defaultdict(list)
+    for user, changes in updates:
+        if "membership" in changes:
+            raise ValueError("Move a user to another membership with update_user.")
+        by_account[user.account_id].append((user, changes))
+    reissued = 0
+    for account_id in sorted(by_account):
+        account = lock_account(account_id)
+        batch = by_account[account_id]
+        rows = NatsUser.objects.select_for_update(of=("self",)).select_related("signing_key")
+        current = rows.in_bulk([user.pk for user, _ in batch])
+        narrowed, active = [], []
+        for user, changes in batch:
+            user = current[user.pk]
+            old_jwt, old_scope = user.jwt, scope_of(user)
+            for name, value in changes.items():
+                setattr(user, name, value)
+            user.full_clean(exclude=["seed", "jwt", "signing_key"])
+            if not user.active:
+                user.save()
+                continue
+            if _earlier_jwts_grant_more(user, account, old_jwt, old_scope):
+                narrowed.append(user.public_key)
+            active.append(user)
+        if narrowed:
+            account = revoke_keys(account, narrowed)
+        for user in active:
+            issue_user_jwt(user, account=account)
+        reissued += len(active)
+    return reissued
 
 
 @transaction.atomic
@@ -823,7 +1097,7 @@ def bootstrap(operator_name: str | None = None) -> BootstrapResult:
 def system_push_credentials(ttl: int = 120) -> tuple[str, str]:
     """A short-lived system-account user for one push run: (jwt, seed). Nothing is stored."""
     account = system_account()
-    key = newest_signing_key(account.signing_keys.all())
+    key = newest_signing_key(unscoped_signing_keys(account))
     claims = nj.UserClaims(
         name="stoneage-pusher",
         expires=now() + ttl,

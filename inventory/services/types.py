@@ -38,8 +38,7 @@ def update_type(thing_type: ThingType, **changes) -> ThingType:
     if any(getattr(thing_type, f) != v for f, v in before.items()):
         contracts.sync_type_contract(thing_type)
         if before["code"] != thing_type.code:
-            for thing in thing_type.things.select_related("location", "nats_user"):
-                contracts.refresh_thing_user(thing)
+            contracts.refresh_thing_users(thing_type.things.select_related("location", "nats_user", "thing_type"))
     return thing_type
 
 
@@ -54,9 +53,13 @@ def delete_type(thing_type: ThingType) -> None:
 
 @transaction.atomic
 def save_operation(operation: Operation, **changes) -> Operation:
-    """Create (unsaved `operation`) or change an operation; the type's contract follows."""
+    """Create (unsaved `operation`) or change an operation; the type's contract follows (both types' contracts
+    when the operation moves to another type)."""
+    before = Operation.objects.filter(pk=operation.pk).values_list("thing_type_id", flat=True).first()
     _saved(operation, changes)
     contracts.sync_type_contract(operation.thing_type)
+    if before is not None and before != operation.thing_type_id:
+        contracts.sync_type_contract(ThingType.objects.get(pk=before))
     return operation
 
 

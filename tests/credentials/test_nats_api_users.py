@@ -266,6 +266,7 @@ def test_permissions_are_the_union_of_role_and_user(world, api):
         "pub_deny": ["telemetry.secret"],
         "sub_allow": ["cmd.>"],
         "sub_deny": ["cmd.reboot"],
+        "scope": "",
     }
     nats = claims(NatsUser.objects.get(pk=response.json()["id"]).jwt)["nats"]
     assert nats["pub"] == {"allow": effective["pub_allow"], "deny": effective["pub_deny"]}
@@ -281,6 +282,7 @@ def test_empty_allow_list_allows_nothing(world, api):
         "pub_deny": [">"],
         "sub_allow": [],
         "sub_deny": [">"],
+        "scope": "",
     }
     nats = claims(NatsUser.objects.get(pk=response.json()["id"]).jwt)["nats"]
     assert nats["pub"] == {"deny": [">"]}

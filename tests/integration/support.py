@@ -286,8 +286,9 @@ class Inbox:
 
 
 class Client:
-    """A nats-py connection that records its errors and when it was disconnected and closed. It never
-    reconnects: a dropped connection stays dropped, which is what the revocation tests observe."""
+    """A nats-py connection that records its errors and when it was disconnected and closed. By default it never
+    reconnects: a dropped connection stays dropped, which is what the revocation tests observe. With
+    `reconnect=True` it comes back with the same credentials, as a device does (`reconnected` counts it)."""
 
     def __init__(self, loop: EventLoopThread):
         self.loop = loop
@@ -296,6 +297,7 @@ class Client:
         self.disconnected = threading.Event()
         self.closed = threading.Event()
         self.disconnected_at: float | None = None
+        self.reconnections = 0
 
     async def _error(self, exc: Exception) -> None:
         self.errors.append(exc)
@@ -307,7 +309,10 @@ class Client:
     async def _closed(self) -> None:
         self.closed.set()
 
-    def connect(self, url: str, creds: str, **options) -> Client:
+    async def _reconnected(self) -> None:
+        self.reconnections += 1
+
+    def connect(self, url: str, creds: str, *, reconnect: bool = False, **options) -> Client:
         self.nc = self.loop.run(
             nats.connect(
                 servers=[url],
@@ -315,9 +320,10 @@ class Client:
                 error_cb=self._error,
                 disconnected_cb=self._disconnected,
                 closed_cb=self._closed,
-                allow_reconnect=False,
-                max_reconnect_attempts=1,  # 0 would retry the first connect forever
-                reconnect_time_wait=0,
+                reconnected_cb=self._reconnected,
+                allow_reconnect=reconnect,
+                max_reconnect_attempts=-1 if reconnect else 1,  # 0 would retry the first connect forever
+                reconnect_time_wait=0.05 if reconnect else 0,
                 connect_timeout=2,
                 **options,
             )

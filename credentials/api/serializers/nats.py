@@ -56,9 +56,16 @@ SUBJECT_LISTS = ("publish_allow", "publish_deny", "subscribe_allow", "subscribe_
 
 
 class SigningKeySerializer(serializers.ModelSerializer):
+    scope_role = serializers.CharField(
+        read_only=True, help_text="The scope of a scoped key (e.g. a thing type); empty for an unscoped key."
+    )
+    scope_template = serializers.JSONField(
+        read_only=True, help_text="What the users of a scoped key may do (null for an unscoped key)."
+    )
+
     class Meta:
         model = AccountSigningKey
-        fields = ["public_key", "created"]
+        fields = ["public_key", "scope_role", "scope_template", "scope_description", "created"]
         read_only_fields = fields
 
 
@@ -141,6 +148,10 @@ class EffectivePermissionsSerializer(serializers.Serializer):
     pub_deny = serializers.ListField(child=serializers.CharField())
     sub_allow = serializers.ListField(child=serializers.CharField())
     sub_deny = serializers.ListField(child=serializers.CharField())
+    scope = serializers.CharField(
+        help_text="The scope (e.g. the thing type) these permissions come from, expanded for the user's name and "
+        "tags; empty when they are the user's own role and lists."
+    )
 
 
 class NatsUserSerializer(FieldPlanMixin, serializers.ModelSerializer):
@@ -166,7 +177,13 @@ class NatsUserSerializer(FieldPlanMixin, serializers.ModelSerializer):
     subscribe_allow = SubjectListField(help_text="Added to the role's subscribe allow list.")
     subscribe_deny = SubjectListField(help_text="Added to the role's subscribe deny list.")
     effective_permissions = serializers.SerializerMethodField(
-        help_text="What the user's JWT grants: role and user lists merged; an empty allow list denies `>`."
+        help_text="What the user may do: role and user lists merged, or the scope of its signing key (`scope`); "
+        "an empty allow list denies `>`."
+    )
+    tags = serializers.ListField(
+        child=serializers.CharField(),
+        read_only=True,
+        help_text="`name:value` tags of the user's JWT (a scoped key's template expands them).",
     )
     signing_key = serializers.CharField(source="signing_key.public_key", read_only=True, allow_null=True)
     account = serializers.CharField(source="account.public_key", read_only=True)
@@ -184,6 +201,7 @@ class NatsUserSerializer(FieldPlanMixin, serializers.ModelSerializer):
             "role_name",
             *SUBJECT_LISTS,
             "effective_permissions",
+            "tags",
             "bearer",
             "expires_at",
             "active",
@@ -204,6 +222,7 @@ class NatsUserSerializer(FieldPlanMixin, serializers.ModelSerializer):
             "pub_deny": perms.pub_deny,
             "sub_allow": perms.sub_allow,
             "sub_deny": perms.sub_deny,
+            "scope": perms.scope,
         }
 
     def get_fields(self):

@@ -193,8 +193,11 @@ class NatsUserViewSet(BigListMixin, OrgScopedViewSet):
             .select_related("membership__user")
             .prefetch_related(
                 "role",
-                Prefetch("account", queryset=Account.objects.only("id", "public_key")),
-                Prefetch("signing_key", queryset=AccountSigningKey.objects.only("id", "public_key")),
+                Prefetch("account", queryset=Account.objects.only("id", "name", "public_key")),
+                Prefetch(
+                    "signing_key",
+                    queryset=AccountSigningKey.objects.only("id", "public_key", "scope_role", "scope_template"),
+                ),
             )
             .defer("seed", "jwt", "membership__user__password")
         )

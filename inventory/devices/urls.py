@@ -1,0 +1,11 @@
+from django.urls import path
+
+from inventory.devices import views
+
+app_name = "devices"
+
+urlpatterns = [
+    path("devices/challenge/", views.ChallengeView.as_view(), name="challenge"),
+    path("devices/session/", views.SessionView.as_view(), name="session"),
+    path("devices/me/", views.MeView.as_view(), name="me"),
+]
