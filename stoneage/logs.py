@@ -78,4 +78,7 @@ def config(log_format: str, level: str) -> dict:
             "console": {"class": "logging.StreamHandler", "formatter": log_format, "filters": ["request_id"]},
         },
         "root": {"handlers": ["console"], "level": level},
+        # At DEBUG, django.template logs every variable it cannot resolve with a traceback quoting the whole
+        # template context, which may hold a token (the invitation page's): never below INFO.
+        "loggers": {"django.template": {"level": "INFO"}},
     }

@@ -4,9 +4,11 @@ too, at the configured level, by tests/support/secret_scan.py.)"""
 
 import io
 import logging
+import logging.config
 import re
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 
 from credentials.models import (
@@ -32,18 +34,29 @@ SEED = re.compile(r"S[OAU][A-Z2-7]{54}")
 
 @pytest.fixture
 def debug_log():
-    """Every record of every logger at DEBUG, formatted as production does (JSON with the request id)."""
+    """The production logging configuration at LOG_LEVEL=DEBUG (JSON with the request id), captured. Levels and
+    switches other code left on loggers (libraries, earlier tests) are lifted for the test and restored."""
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.setFormatter(logs.JsonFormatter())
     handler.addFilter(logs.RequestIdFilter())
     root = logging.getLogger()
-    level = root.level
+    loggers = [root, *(lg for lg in logging.root.manager.loggerDict.values() if isinstance(lg, logging.Logger))]
+    saved = [(lg, lg.level, lg.disabled, lg.propagate) for lg in loggers]
+    disabled_below = logging.root.manager.disable
+    logging.disable(logging.NOTSET)
+    for lg in loggers:
+        lg.setLevel(logging.NOTSET)
+        lg.disabled, lg.propagate = False, True
+    logging.config.dictConfig(logs.config("json", "DEBUG"))
     root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
     yield stream
-    root.setLevel(level)
     root.removeHandler(handler)
+    logging.config.dictConfig(settings.LOGGING)
+    for lg, level, disabled, propagate in saved:
+        lg.setLevel(level)
+        lg.disabled, lg.propagate = disabled, propagate
+    logging.disable(disabled_below)
 
 
 def _text(secret) -> str:
