@@ -14,7 +14,6 @@ api_v1 = [
     path("", include("credentials.api.urls.nebula")),
     path("", include("inventory.api.urls")),
     path("", include("inventory.devices.urls")),
-    path("", include("inventory.api.bulk_urls")),
 ]
 
 urlpatterns = [

@@ -1,8 +1,9 @@
 """Inventory API routes (`inventory-api`), all under `/api/v1/orgs/<slug>/`."""
 
+from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from inventory.api import views
+from inventory.api import bulk, views
 
 app_name = "inventory-api"
 
@@ -20,4 +21,8 @@ router.register(f"{ORG}/floorplans", views.FloorplanViewSet, basename="floorplan
 router.register(f"{ORG}/placements", views.PlacementViewSet, basename="placement")
 router.register(f"{ORG}/things", views.ThingViewSet, basename="thing")
 
-urlpatterns = router.urls
+urlpatterns = [
+    *router.urls,
+    path("orgs/<slug:org_slug>/inventory/import/", bulk.InventoryImportView.as_view(), name="inventory-import"),
+    path("orgs/<slug:org_slug>/inventory/export/", bulk.InventoryExportView.as_view(), name="inventory-export"),
+]
