@@ -23,19 +23,7 @@ EPILOG = (
 )
 
 
-def _remember_context(ctx: click.Context, param, value):
-    if value is not None:
-        ctx.ensure_object(State).context_flag = value
-    return value
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110}, epilog=EPILOG)
-@click.option(
-    "--context",
-    expose_value=False,
-    callback=_remember_context,
-    help="Use this context (overrides STONEAGE_URL, STONEAGE_TOKEN and STONEAGE_CONTEXT).",
-)
 @click.option("--timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True, help="HTTP timeout, s.")
 @output_options
 @click.pass_context

@@ -72,7 +72,7 @@ def _remember(attribute: str):
 
 
 def output_options(command):
-    """`--org` and `-o/--output` on any command, as well as before it (`stoneage -o yaml things list`)."""
+    """`--context`, `--org` and `-o/--output` on any command, and before it (`stoneage -o yaml things list`)."""
     command = click.option(
         "-o",
         "--output",
@@ -84,4 +84,9 @@ def output_options(command):
     command = click.option("--org", expose_value=False, callback=_remember("org_flag"), help="Organization slug.")(
         command
     )
-    return command
+    return click.option(
+        "--context",
+        expose_value=False,
+        callback=_remember("context_flag"),
+        help="Use this context (overrides STONEAGE_URL, STONEAGE_TOKEN and STONEAGE_CONTEXT).",
+    )(command)
