@@ -69,7 +69,9 @@ def test_apply_creates_then_a_second_apply_plans_nothing(stoneage, tmp_path):
 
 def test_changes_and_prune(stoneage, tmp_path):
     stoneage.ok("apply", "-f", write(tmp_path, FLEET))
-    stoneage.ok("things", "create", "--set", "code=stray", "--set", f"thing_type:={stoneage.ok('thing-types', 'list')[0]['id']}")
+    stoneage.ok(
+        "things", "create", "--set", "code=stray", "--set", f"thing_type:={stoneage.ok('thing-types', 'list')[0]['id']}"
+    )
     changed = FLEET.replace("name: Sensor 1", "name: First sensor").replace(
         "  - {code: s-02, thing_type: sensor, location: hq}\n", ""
     )

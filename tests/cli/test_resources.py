@@ -316,3 +316,14 @@ def test_placements_and_floorplans(stoneage, world):
         "y:=0.1",
     )
     stoneage.ok("placements", "delete", str(placed["id"]))
+
+
+def test_backup_commands_await_the_platform_endpoints(stoneage, tmp_path):
+    usage = stoneage("backup", "--help").out
+    for command in ("create", "list", "download", "restore"):
+        assert command in usage
+    archive = tmp_path / "b.tar.gz"
+    archive.write_bytes(b"not yet")
+    # Until the platform's backup endpoints exist, the commands report the API's 404 in a sentence.
+    assert "404" in stoneage.refused("--context", "root", "backup", "list").err
+    assert "404" in stoneage.refused("--context", "root", "backup", "restore", str(archive)).err
