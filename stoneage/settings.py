@@ -122,6 +122,9 @@ STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
 # Uploaded files (floorplan images). Never served as public media: the admin and the API serve each file after
 # checking the viewer's membership.
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
+#: Where `POST /api/v1/platform/backups/` writes its archives. They hold sealed secrets: keep the directory
+#: private to the service, and the keys (STONEAGE_SECRET_KEYS, STONEAGE_AUDIT_KEYS) elsewhere.
+BACKUP_ROOT = env.path("BACKUP_ROOT", default=BASE_DIR / "backups")
 FLOORPLAN_MAX_BYTES = env.int("FLOORPLAN_MAX_BYTES", default=10 * 1024 * 1024)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
