@@ -12,6 +12,7 @@ api_v1 = [
     path("", include("credentials.api.urls.nats")),
     path("", include("credentials.api.urls.nebula")),
     path("", include("inventory.api.urls")),
+    path("", include("stoneage.backup_api")),
 ]
 
 urlpatterns = [
