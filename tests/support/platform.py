@@ -39,7 +39,9 @@ def build_platform() -> Platform:
     nats_svc.bootstrap()
     world = build_world()
     account = Account.objects.get(organization=world.org)
-    device = nats_svc.create_user(account=account, name="gateway", publish_allow=["telemetry.>"])
+    device = nats_svc.create_user(
+        account=account, name="gateway", publish_allow=["telemetry.>"], subscribe_allow=["telemetry.>"]
+    )
     place = Location.objects.create(organization=world.org, code="hq", name="HQ")
     floorplan = Floorplan(organization=world.org, location=place, name="Ground", image=png())
     floorplan.full_clean()
