@@ -248,7 +248,7 @@ def _write_trust_chain(directory: Path, using: str) -> dict[str, str]:
 def write_backup(output: Path | str, *, using: str = DEFAULT_DB_ALIAS) -> dict:
     """Write the archive to `output` (replaced atomically) and return its manifest."""
     output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
+    output.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="stoneage-backup-") as scratch:
         root = Path(scratch)
         (root / "database").mkdir()
@@ -291,6 +291,8 @@ def write_backup(output: Path | str, *, using: str = DEFAULT_DB_ALIAS) -> dict:
         (root / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
         partial = output.with_name(f".{output.name}.partial")
         try:
+            # Sealed secrets inside: readable by the service's user only.
+            partial.touch(mode=0o600)
             with tarfile.open(partial, "w:gz") as tar:
                 for name in [MANIFEST, *members]:  # the manifest first, so listing reads only the start
                     tar.add(root / name, arcname=name, recursive=False)

@@ -96,6 +96,7 @@ def test_the_archive_holds_the_trust_chain_a_manifest_and_no_plaintext_secret(ar
         assert tar.extractfile(f"nats/accounts/{account.public_key}.jwt").read().decode() == account.jwt
         everything = b"".join(tar.extractfile(m).read() for m in tar if m.isfile())
     assert names[0] == "manifest.json"
+    assert archive["path"].stat().st_mode & 0o077 == 0, "only the owner may read a backup"
     assert "nats/operator.jwt" in names and f"media/{platform.floorplan.image.name}" in names
     assert manifest["counts"]["tenancy.organization"] == 2
     assert manifest["counts"] == {label: len(rows) for label, rows in archive["rows"].items()}
