@@ -76,6 +76,11 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
+if not DEBUG:
+    # Static files from the web process itself in production (collectstatic output: hashed names, compressed,
+    # cached for long); Caddy may serve STATIC_ROOT directly in front of it.
+    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
+
 ROOT_URLCONF = "stoneage.urls"
 
 TEMPLATES = [
@@ -122,10 +127,17 @@ STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
 # Uploaded files (floorplan images). Never served as public media: the admin and the API serve each file after
 # checking the viewer's membership.
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
+#: Where `POST /api/v1/platform/backups/` writes its archives. They hold sealed secrets: keep the directory
+#: private to the service, and the keys (STONEAGE_SECRET_KEYS, STONEAGE_AUDIT_KEYS) elsewhere.
+BACKUP_ROOT = env.path("BACKUP_ROOT", default=BASE_DIR / "backups")
 FLOORPLAN_MAX_BYTES = env.int("FLOORPLAN_MAX_BYTES", default=10 * 1024 * 1024)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
 }
 
 LOGIN_URL = "admin:login"
@@ -306,7 +318,10 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Security (production) -------------------------------------------------------------------------------
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Behind a TLS-ending proxy (Caddy) that sets X-Forwarded-Proto. Turn off when clients reach daphne directly:
+# anyone could then claim HTTPS with that header.
+if env.bool("TRUST_X_FORWARDED_PROTO", default=True):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
