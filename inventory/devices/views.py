@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
+from audit.context import set_actor, set_organization
 from inventory.devices import auth
 from inventory.services import enrollment
 
@@ -70,6 +71,13 @@ class DeviceView(APIView):
 
     authentication_classes = [auth.DeviceAuthentication]
     permission_classes = [auth.IsDevice]
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        # The audit log names the device (it is no person: no user id), in its organization.
+        user = request.user.nats_user
+        set_actor(name=f"device:{user.name}")
+        set_organization(user.organization_id)
 
 
 class MeView(DeviceView):

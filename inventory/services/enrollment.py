@@ -190,7 +190,7 @@ def _thing_user(thing: Thing, public_key: str) -> NatsUser:
     return user
 
 
-def _thing_host(thing: Thing, token: EnrollmentToken, public_key: bytes, key_path: str | None) -> Host | None:
+def _thing_host(thing: Thing, token: EnrollmentToken, public_key: str, key_path: str | None) -> Host | None:
     if thing.nebula_host_id:
         return nebula_svc.adopt_device_key(thing.nebula_host, public_key, key_path=key_path)
     if token.network_id is None:
@@ -224,7 +224,7 @@ def enroll(token_text, nats_public_key, nebula_public_key=None, nebula_key_path=
         if not thing.active:
             raise EnrollmentError("token", "This thing is deactivated; it cannot enroll a device.", 403)
         wants_host = thing.nebula_host_id is not None or token.network_id is not None
-        nebula_key = check_nebula_key(nebula_public_key) if wants_host else None
+        nebula_key = check_nebula_key(nebula_public_key).hex() if wants_host else None
         try:
             user = _thing_user(thing, nats_key)
         except ValidationError as exc:
