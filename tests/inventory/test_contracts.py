@@ -136,7 +136,8 @@ def test_every_change_of_the_operations_re_signs_the_account_once(world, sensor)
     assert "resp" not in scope_entries(world.org)["sensor"]["template"]
     types.replace_operations(sensor, [{"name": "x", "capability": "request", "subject_suffix": "x"}])
     assert account(world.org).revision == revision + 4
-    assert scope_entries(world.org)["sensor"]["template"]["sub"]["allow"] == ["_INBOX.{{tag(thing)}}.>", "_SA.config.{{tag(thing)}}"]
+    allowed = scope_entries(world.org)["sensor"]["template"]["sub"]["allow"]
+    assert allowed == ["_INBOX.{{tag(thing)}}.>", "_SA.config.{{tag(thing)}}"]
 
 
 def test_a_change_outside_the_contract_signs_nothing(world, sensor):
