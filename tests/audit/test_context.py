@@ -73,7 +73,9 @@ def test_a_dual_stack_clients_address_is_stored_as_ipv4_and_its_events_verify(wo
         assert latest(action="create").ip == "203.0.113.10"
         invite(api, "d@example.com", REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="::1")
         assert latest(action="create").ip == "::1"
-    assert [integrity.verify_chain(chain).broken for chain in integrity.chains()] == [None] * len(integrity.chains())
+    assert [integrity.verify_chain(chain).broken for chain in integrity.chains()] == [None] * len(
+        integrity.chains()
+    )
 
 
 def test_the_context_ends_with_the_request(world, api):

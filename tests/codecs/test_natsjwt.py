@@ -211,7 +211,9 @@ def test_operator_vector(vec, keys):
 
 
 def test_system_account_vector(vec, keys):
-    claims = nj.system_account_claims(keys["system_account"].public_key, [keys["system_account_signing"].public_key])
+    claims = nj.system_account_claims(
+        keys["system_account"].public_key, [keys["system_account_signing"].public_key]
+    )
     token = nj.encode(claims, keys["operator_signing"].seed, iat=vec["iat"])
     _check_vector(token, vec["system_account"])
 
@@ -255,13 +257,8 @@ def test_jti_is_sha512_256_of_registered_claims_only(vec):
 
 def test_same_second_same_jti_regardless_of_body(vec, keys):
     a = _account_claims(keys)
-    b = AccountClaims(
-        subject=a.subject,
-        name=a.name,
-        limits=a.limits,
-        signing_keys=a.signing_keys,
-        revocations={**a.revocations, keys["user"].public_key: 1800000000},
-    )
+    b = AccountClaims(subject=a.subject, name=a.name, limits=a.limits, signing_keys=a.signing_keys,
+                      revocations={**a.revocations, keys["user"].public_key: 1800000000})
     ta = nj.encode(a, keys["operator_signing"], iat=vec["iat"])
     tb = nj.encode(b, keys["operator_signing"], iat=vec["iat"])
     assert ta != tb
@@ -320,11 +317,8 @@ def test_tampered_payload_rejected(vec):
 
 def test_decode_rejects_issuer_kind_not_allowed_for_type(keys):
     # A user JWT whose issuer is an operator key, signed correctly, is still refused.
-    payload = {
-        "iss": keys["operator"].public_key,
-        "sub": keys["user"].public_key,
-        "nats": {"type": "user", "version": 2},
-    }
+    payload = {"iss": keys["operator"].public_key, "sub": keys["user"].public_key,
+               "nats": {"type": "user", "version": 2}}
     with pytest.raises(NatsCodecError, match="not allowed"):
         nj.decode(_signed(HEADER, payload, keys["operator"]))
 
@@ -355,28 +349,16 @@ def test_decode_header_checks(vec, header, message):
 
 
 def test_decode_typ_case_insensitive(keys):
-    payload = {
-        "iss": keys["account"].public_key,
-        "sub": keys["user"].public_key,
-        "nats": {"type": "user", "version": 2},
-    }
+    payload = {"iss": keys["account"].public_key, "sub": keys["user"].public_key,
+               "nats": {"type": "user", "version": 2}}
     token = _signed(b'{"typ":"jwt","alg":"ed25519-nkey"}', payload, keys["account"])
     assert nj.decode(token)["sub"] == keys["user"].public_key
 
 
 @pytest.mark.parametrize(
     "token",
-    [
-        "",
-        "abc",
-        "a.b",
-        "a.b.c.d",
-        _b64e(HEADER) + ".@@@.AAAA",
-        _b64e(HEADER) + "." + _b64e(b"[1]") + ".AAAA",
-        _b64e(HEADER) + "." + _b64e(b"\xff") + ".AAAA",
-        b"\xff.a.b",
-        42,
-    ],
+    ["", "abc", "a.b", "a.b.c.d", _b64e(HEADER) + ".@@@.AAAA", _b64e(HEADER) + "." + _b64e(b"[1]") + ".AAAA",
+     _b64e(HEADER) + "." + _b64e(b"\xff") + ".AAAA", b"\xff.a.b", 42],
 )
 def test_decode_malformed(token):
     with pytest.raises(NatsCodecError):
@@ -461,13 +443,8 @@ def test_user_with_deny_resp_exp_bearer_shape(keys):
 
 
 def test_user_resp_ttl_fraction_and_limits(keys):
-    claims = UserClaims(
-        subject=keys["user"].public_key,
-        resp=ResponsePermission(max_msgs=5, ttl_seconds=1.5),
-        subs=10,
-        data=20,
-        payload=30,
-    )
+    claims = UserClaims(subject=keys["user"].public_key, resp=ResponsePermission(max_msgs=5, ttl_seconds=1.5),
+                        subs=10, data=20, payload=30)
     n = nj.decode(nj.encode(claims, keys["account"], iat=7))["nats"]
     assert list(n) == ["pub", "sub", "resp", "subs", "data", "payload", "type", "version"]
     assert n["resp"] == {"max": 5, "ttl": 1500000000}
@@ -475,11 +452,8 @@ def test_user_resp_ttl_fraction_and_limits(keys):
     with pytest.raises(NatsCodecError, match="subs must be an int"):
         nj.encode(UserClaims(subject=keys["user"].public_key, subs="5"), keys["account"], iat=1)  # type: ignore[arg-type]
     with pytest.raises(NatsCodecError, match="resp.ttl"):
-        nj.encode(
-            UserClaims(subject=keys["user"].public_key, resp=ResponsePermission(1, "1")),  # type: ignore[arg-type]
-            keys["account"],
-            iat=1,
-        )
+        nj.encode(UserClaims(subject=keys["user"].public_key, resp=ResponsePermission(1, "1")),  # type: ignore[arg-type]
+                  keys["account"], iat=1)
 
 
 def test_user_empty_permissions_are_not_defaulted(keys):
@@ -506,24 +480,14 @@ def test_account_full_field_order(keys):
     claims = AccountClaims(
         subject=keys["account"].public_key,
         name="full",
-        limits=AccountLimits(
-            subs=1, data=2, payload=3, conn=6, leaf=7, mem_storage=8, disk_storage=9, streams=10, consumer=11
-        ),
+        limits=AccountLimits(subs=1, data=2, payload=3, conn=6, leaf=7, mem_storage=8, disk_storage=9,
+                             streams=10, consumer=11),
         signing_keys=[keys["system_account_signing"].public_key, keys["account_signing"].public_key],
         revocations={"UZZ": 2, "*": 1, "UAA": 3},
         exports=[
-            Export(
-                subject="z.svc",
-                type="service",
-                name="z",
-                response_type="Chunked",
-                response_threshold_seconds=2,
-                token_req=True,
-                account_token_position=2,
-                advertise=True,
-                description="d",
-                info_url="https://x.example",
-            ),
+            Export(subject="z.svc", type="service", name="z", response_type="Chunked",
+                   response_threshold_seconds=2, token_req=True, account_token_position=2, advertise=True,
+                   description="d", info_url="https://x.example"),
             Export(subject="a.>", type="stream"),
             Export(subject="m.*", type="stream", name="first-m"),
             Export(subject="m.*", type="service", name="second-m"),
@@ -535,59 +499,22 @@ def test_account_full_field_order(keys):
     )
     n = nj.decode(nj.encode(claims, keys["operator"], iat=1))["nats"]
     assert list(n) == [
-        "imports",
-        "exports",
-        "limits",
-        "signing_keys",
-        "revocations",
-        "default_permissions",
-        "authorization",
-        "type",
-        "version",
+        "imports", "exports", "limits", "signing_keys", "revocations", "default_permissions", "authorization",
+        "type", "version",
     ]
-    assert n["limits"] == {
-        "subs": 1,
-        "data": 2,
-        "payload": 3,
-        "imports": -1,
-        "exports": -1,
-        "wildcards": True,
-        "conn": 6,
-        "leaf": 7,
-        "mem_storage": 8,
-        "disk_storage": 9,
-        "streams": 10,
-        "consumer": 11,
-    }
+    assert n["limits"] == {"subs": 1, "data": 2, "payload": 3, "imports": -1, "exports": -1, "wildcards": True,
+                           "conn": 6, "leaf": 7, "mem_storage": 8, "disk_storage": 9, "streams": 10, "consumer": 11}
     assert list(n["limits"]) == [
-        "subs",
-        "data",
-        "payload",
-        "imports",
-        "exports",
-        "wildcards",
-        "conn",
-        "leaf",
-        "mem_storage",
-        "disk_storage",
-        "streams",
-        "consumer",
+        "subs", "data", "payload", "imports", "exports", "wildcards", "conn", "leaf", "mem_storage",
+        "disk_storage", "streams", "consumer",
     ]
     assert n["signing_keys"] == sorted(n["signing_keys"])
     assert list(n["revocations"]) == ["*", "UAA", "UZZ"]
     assert [e["subject"] for e in n["exports"]] == ["a.>", "m.*", "m.*", "z.svc"]
     assert [e.get("name") for e in n["exports"]][1:3] == ["first-m", "second-m"]  # stable
     assert list(n["exports"][3]) == [
-        "name",
-        "subject",
-        "type",
-        "token_req",
-        "response_type",
-        "response_threshold",
-        "account_token_position",
-        "advertise",
-        "description",
-        "info_url",
+        "name", "subject", "type", "token_req", "response_type", "response_threshold", "account_token_position",
+        "advertise", "description", "info_url",
     ]
     assert n["exports"][3]["response_threshold"] == 2_000_000_000
     assert [i["subject"] for i in n["imports"]] == ["b.>", "q"]
@@ -598,16 +525,8 @@ def test_account_full_field_order(keys):
 def test_account_defaults_match_go(keys):
     n = nj.decode(nj.encode(AccountClaims(subject=keys["account"].public_key), keys["operator"], iat=1))["nats"]
     assert n == {
-        "limits": {
-            "subs": -1,
-            "data": -1,
-            "payload": -1,
-            "imports": -1,
-            "exports": -1,
-            "wildcards": True,
-            "conn": -1,
-            "leaf": -1,
-        },
+        "limits": {"subs": -1, "data": -1, "payload": -1, "imports": -1, "exports": -1, "wildcards": True,
+                   "conn": -1, "leaf": -1},
         "default_permissions": {"pub": {}, "sub": {}},
         "authorization": {},
         "type": "account",
@@ -630,17 +549,11 @@ def test_account_claim_validation(keys):
         with pytest.raises(NatsCodecError):
             nj.encode(claims, keys["operator"], iat=1)
     with pytest.raises(NatsCodecError, match="operator signing key"):
-        nj.encode(
-            OperatorClaims(subject=keys["operator"].public_key, signing_keys=[keys["account"].public_key]),
-            keys["operator"],
-            iat=1,
-        )
+        nj.encode(OperatorClaims(subject=keys["operator"].public_key, signing_keys=[keys["account"].public_key]),
+                  keys["operator"], iat=1)
     with pytest.raises(NatsCodecError, match="expected account public key"):
-        nj.encode(
-            OperatorClaims(subject=keys["operator"].public_key, system_account=keys["user"].public_key),
-            keys["operator"],
-            iat=1,
-        )
+        nj.encode(OperatorClaims(subject=keys["operator"].public_key, system_account=keys["user"].public_key),
+                  keys["operator"], iat=1)
 
 
 def test_account_delete_claims_validation(keys):
@@ -659,9 +572,10 @@ def test_account_delete_claims_validation(keys):
 
 
 def test_go_json_escaping():
-    s = nj.go_json_dumps({"k": 'a<b>c&d\u2028e\u2029f é ü 日本 \n\r\t\b\f\x01\x1f\x7f "q" \\'})
+    s = nj.go_json_dumps({"k": "a<b>c&d\u2028e\u2029f é ü 日本 \n\r\t\b\f\x01\x1f\x7f \"q\" \\"})
     assert s == (
-        '{"k":"a\\u003cb\\u003ec\\u0026d\\u2028e\\u2029f é ü 日本 \\n\\r\\t\\b\\f\\u0001\\u001f\x7f \\"q\\" \\\\"}'
+        '{"k":"a\\u003cb\\u003ec\\u0026d\\u2028e\\u2029f é ü 日本 \\n\\r\\t\\b\\f\\u0001\\u001f\x7f '
+        '\\"q\\" \\\\"}'
     )
     assert nj.go_json_dumps({"b": [1, True, None], "a": {}}) == '{"b":[1,true,null],"a":{}}'
     with pytest.raises(NatsCodecError):
@@ -684,13 +598,12 @@ def test_escaping_inside_token(keys):
 
 def test_user_creds_vector(vec, keys):
     assert nj.format_user_creds(vec["user"]["jwt"], keys["user"].seed) == vec["user_creds"]
-    assert (
-        nj.format_user_creds(vec["user"]["jwt"] + "\n", keys["user"].seed.encode(), verify=False) == vec["user_creds"]
-    )
+    assert nj.format_user_creds(vec["user"]["jwt"] + "\n", keys["user"].seed.encode(), verify=False) == vec[
+        "user_creds"
+    ]
     minted = nj.mint_user_credentials(
-        UserClaims(
-            name="alice", pub_allow=[">"], sub_allow=[">", "_INBOX.>"], issuer_account=keys["account"].public_key
-        ),
+        UserClaims(name="alice", pub_allow=[">"], sub_allow=[">", "_INBOX.>"],
+                   issuer_account=keys["account"].public_key),
         keys["account_signing"],
         user_key=keys["user"],
         iat=vec["iat"],
@@ -742,22 +655,8 @@ def test_creds_unverified_checks_form_only(vec, keys):
 
 @pytest.mark.parametrize(
     "subject",
-    [
-        ">",
-        "*",
-        "a",
-        "a.b.c",
-        "a.*.c",
-        "a.*",
-        "a.>",
-        "*.>",
-        "$SYS.>",
-        "_INBOX.>",
-        "sensors.temp-1.x_y",
-        "a.*.*.>",
-        "ünïcode.ok",
-        "a:b.c",
-    ],
+    [">", "*", "a", "a.b.c", "a.*.c", "a.*", "a.>", "*.>", "$SYS.>", "_INBOX.>", "sensors.temp-1.x_y",
+     "a.*.*.>", "ünïcode.ok", "a:b.c"],
 )
 def test_validate_subject_good(subject):
     assert nj.validate_subject(subject) == subject
@@ -765,28 +664,8 @@ def test_validate_subject_good(subject):
 
 @pytest.mark.parametrize(
     "subject",
-    [
-        "",
-        ".",
-        "a.",
-        ".a",
-        "a..b",
-        "a b",
-        "a\tb",
-        "a\nb",
-        " a",
-        "a.>.b",
-        ">.a",
-        "a*",
-        "a.b*",
-        "*a.b",
-        "a.>b",
-        "a.b>",
-        "foo.**",
-        "a.\x00",
-        None,
-        5,
-    ],
+    ["", ".", "a.", ".a", "a..b", "a b", "a\tb", "a\nb", " a", "a.>.b", ">.a", "a*", "a.b*", "*a.b",
+     "a.>b", "a.b>", "foo.**", "a.\x00", None, 5],
 )
 def test_validate_subject_bad(subject):
     with pytest.raises(NatsCodecError):

@@ -296,7 +296,9 @@ def test_people_deactivated_in_bulk_lose_their_nats_users_within_one_run(world):
     device = make_nats_user(world.org)
     account = account_of(world.org)
     revision = account.revision
-    get_user_model().objects.filter(pk__in=[world.user("member").pk, world.user("viewer").pk]).update(is_active=False)
+    get_user_model().objects.filter(pk__in=[world.user("member").pk, world.user("viewer").pk]).update(
+        is_active=False
+    )
     assert all(reload(user).active for user in users)  # no signal: still working
 
     result = tasks.reconcile_switched_off.apply().get()
