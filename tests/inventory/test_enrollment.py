@@ -464,3 +464,17 @@ def test_config_changes_queue_one_notification_per_transaction_after_commit(
         Host.objects.get(pk=thing.nebula_host_id), firewall_inbound=[{"port": "any", "proto": "icmp", "host": "any"}]
     )
     assert sent == [(world.org.pk, ["s-01"])]  # the rolled-back change told nobody; the firewall edit did
+
+
+def test_a_deactivated_enrolled_thing_comes_back_through_a_new_enrollment(world, thing, enrolled):
+    from inventory.services import things
+
+    things.deactivate_thing(thing)
+    things.reactivate_thing(thing)
+    thing.refresh_from_db()
+    assert thing.active and not thing.nats_user.active and not thing.nebula_host.active
+    device = Device()
+    assert device.enroll(issue(thing)).status_code == 201
+    thing.refresh_from_db()
+    assert thing.nats_user.active and thing.nats_user.public_key == device.public_key
+    assert thing.nebula_host.active
