@@ -346,3 +346,10 @@ LOGGING = {
 DEVICE_NONCE_SECONDS = env.int("DEVICE_NONCE_SECONDS", default=60)
 DEVICE_SESSION_SECONDS = env.int("DEVICE_SESSION_SECONDS", default=900)
 DEVICE_AUTH_RATE = env.str("DEVICE_AUTH_RATE", default="120/minute")
+# Enrollment (`inventory.services.enrollment`): a token's lifetime, the unauthenticated endpoint's rate, and the
+# NATS URLs handed to devices (the public ones, not the control plane's own NATS_URL).
+ENROLLMENT_TOKEN_HOURS = env.int("ENROLLMENT_TOKEN_HOURS", default=24)
+ENROLL_RATE = env.str("ENROLL_RATE", default="30/minute")
+NATS_PUBLIC_URLS = env.list("NATS_PUBLIC_URLS", default=[])  # empty: NATS_URL
+# The admin flags a device whose certificate or JWT expires within this many days.
+DEVICE_EXPIRY_WARNING_DAYS = env.int("DEVICE_EXPIRY_WARNING_DAYS", default=14)

@@ -20,6 +20,11 @@ router.register(f"{ORG}/locations", views.LocationViewSet, basename="location")
 router.register(f"{ORG}/floorplans", views.FloorplanViewSet, basename="floorplan")
 router.register(f"{ORG}/placements", views.PlacementViewSet, basename="placement")
 router.register(f"{ORG}/things", views.ThingViewSet, basename="thing")
+router.register(
+    rf"{ORG}/things/(?P<thing_id>[0-9]+)/enrollment-tokens",
+    views.EnrollmentTokenViewSet,
+    basename="enrollmenttoken",
+)
 
 urlpatterns = [
     *router.urls,

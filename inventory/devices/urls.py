@@ -8,4 +8,7 @@ urlpatterns = [
     path("devices/challenge/", views.ChallengeView.as_view(), name="challenge"),
     path("devices/session/", views.SessionView.as_view(), name="session"),
     path("devices/me/", views.MeView.as_view(), name="me"),
+    path("devices/config/", views.ConfigView.as_view(), name="config"),
+    path("devices/renew/", views.RenewView.as_view(), name="renew"),
+    path("enroll/", views.EnrollView.as_view(), name="enroll"),
 ]
