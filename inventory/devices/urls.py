@@ -1,6 +1,6 @@
 from django.urls import path
 
-from inventory.devices import views
+from inventory.devices import leaf, views
 
 app_name = "devices"
 
@@ -8,4 +8,6 @@ urlpatterns = [
     path("devices/challenge/", views.ChallengeView.as_view(), name="challenge"),
     path("devices/session/", views.SessionView.as_view(), name="session"),
     path("devices/me/", views.MeView.as_view(), name="me"),
+    path("leaf/bootstrap/", leaf.LeafBootstrapView.as_view(), name="leaf-bootstrap"),
+    path("leaf/report/", leaf.LeafReportView.as_view(), name="leaf-report"),
 ]
