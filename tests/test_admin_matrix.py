@@ -25,6 +25,7 @@ from audit.models import AuditEvent
 from credentials.models import AccountExport, AccountImport, AccountTombstone, Operator, RevokedCertificate
 from credentials.services import nats as nats_svc
 from credentials.services import nebula as nebula_svc
+from inventory.services import edge as edge_svc
 from tenancy import services
 from tenancy.models import Membership
 from tenancy.roles import ALL_ROLES, AUDIT_READERS, EDITORS, MANAGERS, Role
@@ -83,6 +84,7 @@ POLICY: dict[str, Policy] = {
     "inventory.location": INVENTORY,
     "inventory.floorplan": INVENTORY,
     "inventory.thing": INVENTORY,
+    "inventory.leafnode": CONTRACT,
 }
 
 
@@ -122,6 +124,7 @@ def _in_org(org, world):
         "credentials.host": host,
         "credentials.revokedcertificate": RevokedCertificate.objects.get(fingerprint=revoked.fingerprint),
         **inventory_of(org),
+        "inventory.leafnode": edge_svc.create_leaf_node(organization=org, code="site-a"),
     }
 
 

@@ -2,7 +2,7 @@
 
 from rest_framework.routers import SimpleRouter
 
-from inventory.api import views
+from inventory.api import edge, views
 
 app_name = "inventory-api"
 
@@ -19,5 +19,6 @@ router.register(f"{ORG}/locations", views.LocationViewSet, basename="location")
 router.register(f"{ORG}/floorplans", views.FloorplanViewSet, basename="floorplan")
 router.register(f"{ORG}/placements", views.PlacementViewSet, basename="placement")
 router.register(f"{ORG}/things", views.ThingViewSet, basename="thing")
+router.register(f"{ORG}/leaf-nodes", edge.LeafNodeViewSet, basename="leafnode")
 
 urlpatterns = router.urls

@@ -110,21 +110,7 @@ class LeafBootstrapView(DeviceView):
                 record_credential_read(obj=leaf, kind="leaf.bootstrap", request=request)
         except DjangoValidationError as exc:
             raise exceptions.ValidationError({"detail": exc.messages}) from None
-        response = Response(
-            {
-                "domain": bundle.domain,
-                "code": bundle.code,
-                "creds": bundle.creds,
-                "system_creds": bundle.system_creds,
-                "account_jwt": bundle.account_jwt,
-                "account_pub": bundle.account_pub,
-                "operator_jwt": bundle.operator_jwt,
-                "sys_account_jwt": bundle.sys_account_jwt,
-                "sys_account_pub": bundle.sys_account_pub,
-                "hub_urls": bundle.hub_urls,
-                "nats_leaf_conf": bundle.conf(paths),
-            }
-        )
+        response = Response(bundle.as_dict(paths))
         patch_cache_control(response, no_store=True, private=True)
         return response
 

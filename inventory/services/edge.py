@@ -212,6 +212,22 @@ class Bootstrap:
     sys_account_pub: str
     hub_urls: list[str]
 
+    def as_dict(self, paths: leafconf.Paths) -> dict:
+        """The bootstrap response: the fields above and the `nats-leaf.conf` for files at `paths`."""
+        return {
+            "domain": self.domain,
+            "code": self.code,
+            "creds": self.creds,
+            "system_creds": self.system_creds,
+            "account_jwt": self.account_jwt,
+            "account_pub": self.account_pub,
+            "operator_jwt": self.operator_jwt,
+            "sys_account_jwt": self.sys_account_jwt,
+            "sys_account_pub": self.sys_account_pub,
+            "hub_urls": self.hub_urls,
+            "nats_leaf_conf": self.conf(paths),
+        }
+
     def conf(self, paths: leafconf.Paths) -> str:
         return leafconf.render(
             leafconf.LeafConf(
