@@ -1,16 +1,18 @@
-"""What a leaf node asks of the control plane, authenticated with its own nkey (`auth`):
+"""What a leaf node (and a thing speaking MQTT) asks of the control plane, authenticated with its own nkey (`auth`):
 
 - `GET /api/v1/leaf/bootstrap/`: its credentials, the JWTs of the operator, the system account and its account,
   and a `nats-leaf.conf` for its nats-server. The creds hold the leaf's seed: every read is audited. Query
   parameters name where the files live on the leaf's machine (`creds_path`, `system_creds_path`, `store_dir`) and
   where its server listens (`host`, `port`, `http_port`); they only shape the config text.
 - `POST /api/v1/leaf/report/`: the leaf is alive; its `status` object is kept as the last one seen.
+- `POST /api/v1/devices/mqtt-password/`: a thing's MQTT password (`inventory.services.mqtt`).
 """
 
 from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
@@ -24,8 +26,8 @@ from audit.services import record_credential_read
 from inventory import leafconf
 from inventory.devices.auth import Device
 from inventory.devices.views import DeviceView
-from inventory.models import LeafNode
-from inventory.services import edge
+from inventory.models import LeafNode, Thing
+from inventory.services import edge, mqtt
 
 #: A path on the leaf's machine: printable, no quote, backslash or control character.
 PATH_RE = re.compile(r"^[^\x00-\x1f\"\\]{1,255}$")
@@ -144,3 +146,36 @@ class LeafReportView(DeviceView):
             raise exceptions.ValidationError({"status": f"Keep the status under {MAX_STATUS_BYTES} bytes."})
         leaf = edge.record_report(leaf, status)
         return Response({"code": leaf.code, "last_seen_at": leaf.last_seen_at, "online": leaf.online})
+
+
+class MqttPasswordView(DeviceView):
+    """A thing's MQTT password: a bearer JWT valid on MQTT connections only, within its contract, short-lived
+    (`inventory.services.mqtt`). Audited: it opens the device's MQTT connections until it expires."""
+
+    @extend_schema(
+        request=None,
+        responses=inline_serializer(
+            "MqttPassword",
+            {
+                "username": serializers.CharField(),
+                "password": serializers.CharField(),
+                "expires_at": serializers.DateTimeField(),
+            },
+        ),
+    )
+    @sensitive_variables("jwt")
+    def post(self, request):
+        user = request.user.nats_user
+        if not Thing.objects.filter(nats_user=user).exists():
+            raise exceptions.PermissionDenied("Only a thing's own key opens this endpoint.")
+        try:
+            with transaction.atomic():
+                jwt, expires = mqtt.mqtt_password(user)
+                record_credential_read(obj=user, kind="nats.mqtt_password", request=request)
+        except DjangoValidationError as exc:
+            raise exceptions.ValidationError({"detail": exc.messages}) from None
+        response = Response(
+            {"username": user.name, "password": jwt, "expires_at": datetime.fromtimestamp(expires, UTC)}
+        )
+        patch_cache_control(response, no_store=True, private=True)
+        return response

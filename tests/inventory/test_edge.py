@@ -232,3 +232,24 @@ def test_the_generated_config_passes_nats_server_check(world, leaf, tmp_path):
     conf.write_text(bundle.conf(paths))
     result = subprocess.run([_binary("nats-server"), "-t", "-c", str(conf)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --- MQTT passwords ----------------------------------------------------------------------------------------------
+
+
+def test_a_things_mqtt_password_is_bearer_for_mqtt_only_within_its_contract(world, leaf):
+    sensor = make_type(world.org)
+    thing = Thing.objects.create(organization=world.org, code="s-01", thing_type=sensor)
+    thing.nats_user = contracts.provision_thing_user(thing)
+    thing.save()
+    response = device_client(thing.nats_user).post("/api/v1/devices/mqtt-password/")
+    assert response.status_code == 200, response.content
+    claims = nj.decode(response.json()["password"])
+    assert claims["sub"] == thing.nats_user.public_key
+    nats = claims["nats"]
+    assert nats["bearer_token"] is True and nats["allowed_connection_types"] == ["MQTT"]
+    assert nats["pub"]["allow"] == ["acme._.sensor.s-01.telemetry.temp"]
+    assert claims["exp"] - claims["iat"] == 3600
+    assert AuditEvent.objects.filter(action=Action.CREDENTIAL_READ, extra__kind="nats.mqtt_password").exists()
+    # A leaf node's key does not get one.
+    assert device_client(leaf.nats_user).post("/api/v1/devices/mqtt-password/").status_code == 403
