@@ -16,3 +16,4 @@ def register_inventory() -> None:
     register(m.Thing)
     # The secret is never stored (only its hash), and the hash is excluded too.
     register(m.EnrollmentToken, exclude=["secret_hash"])
+    register(m.LeafNode, exclude=["last_seen_at", "last_status"])

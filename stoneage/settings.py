@@ -212,6 +212,12 @@ CHANNEL_LAYERS = {
 
 # --- NATS ------------------------------------------------------------------------------------------------
 NATS_URL = env.str("NATS_URL", default="nats://127.0.0.1:4223")
+# Where leaf nodes reach the hub's leafnode port; the overlay URLs (the hub's Nebula address) serve leaves that have
+# a Nebula host, when set.
+HUB_LEAF_URLS = env.list("HUB_LEAF_URLS", default=["nats-leaf://127.0.0.1:7422"])
+HUB_LEAF_OVERLAY_URLS = env.list("HUB_LEAF_OVERLAY_URLS", default=[])
+# Seconds a thing's MQTT password (a bearer JWT for MQTT connections only) is valid.
+MQTT_JWT_LIFETIME = env.int("MQTT_JWT_LIFETIME", default=3600)
 NATS_OPERATOR_NAME = env.str("NATS_OPERATOR_NAME", default="stone-age")
 NATS_REQUEST_TIMEOUT = env.float("NATS_REQUEST_TIMEOUT", default=5.0)
 #: Limits of a new organization's account (-1 = unlimited; JetStream sizes in bytes, 0 = JetStream off).

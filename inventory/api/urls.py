@@ -3,7 +3,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from inventory.api import bulk, views
+from inventory.api import bulk, edge, views
 
 app_name = "inventory-api"
 
@@ -25,6 +25,7 @@ router.register(
     views.EnrollmentTokenViewSet,
     basename="enrollmenttoken",
 )
+router.register(f"{ORG}/leaf-nodes", edge.LeafNodeViewSet, basename="leafnode")
 
 urlpatterns = [
     *router.urls,
