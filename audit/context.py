@@ -53,6 +53,8 @@ class AuditContext:
         if self.request is not None:
             user = getattr(self.request, "user", None)
             if user is not None and user.is_authenticated:
+                if not hasattr(user, "get_username"):  # a device's session (inventory.devices.auth.Device)
+                    return None, str(user)
                 return user.pk, user.get_username()
             return None, ANONYMOUS
         return None, SYSTEM

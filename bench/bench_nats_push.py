@@ -9,7 +9,8 @@ dropped by the run.
 
 * Commit-to-live, account change: an organization's limits are updated; the clock starts when the transaction
   commits (an on-commit hook registered first) and stops when nats-server answers the pusher's
-  ``$SYS.REQ.CLAIMS.UPDATE`` carrying exactly that JWT ("jwt updated": stored and applied), as seen by a
+  ``$SYS.REQ.ACCOUNT.<account>.CLAIMS.UPDATE``
+  carrying exactly that JWT ("jwt updated": stored and applied), as seen by a
   system-account observer subscribed to the request subject and to the replies. Goal: p95 <= 200 ms.
 * Commit-to-disconnect, user revocation (informational): a connected client's user is revoked; the clock
   stops when the client sees the server close its connection.
@@ -87,7 +88,7 @@ def observer_creds() -> str:
         name="bench-observer",
         expires=svc.now() + 600,
         pub_deny=[">"],
-        sub_allow=["$SYS.REQ.CLAIMS.UPDATE", "_INBOX.>"],
+        sub_allow=["$SYS.REQ.ACCOUNT.*.CLAIMS.UPDATE", "_INBOX.>"],
         issuer_account=account.public_key,
     )
     return nj.mint_user_credentials(claims, svc.keypair_of(key)).creds
@@ -104,7 +105,7 @@ class UpdateWatcher:
         client.loop.run(self._subscribe(client))
 
     async def _subscribe(self, client: Client) -> None:
-        await client.nc.subscribe("$SYS.REQ.CLAIMS.UPDATE", cb=self._on_request)
+        await client.nc.subscribe("$SYS.REQ.ACCOUNT.*.CLAIMS.UPDATE", cb=self._on_request)
         await client.nc.subscribe("_INBOX.>", cb=self._on_reply)
         await client.nc.flush()
 

@@ -1,4 +1,4 @@
-"""Pushes account JWTs to nats-server (`$SYS.REQ.CLAIMS.UPDATE` / `$SYS.REQ.CLAIMS.DELETE`).
+"""Pushes account JWTs to nats-server (`$SYS.REQ.ACCOUNT.<account>.CLAIMS.UPDATE` / `$SYS.REQ.CLAIMS.DELETE`).
 
 One run opens one NATS connection as a short-lived system-account user, sends requests concurrently, and
 records each outcome with compare-and-set: `pushed_revision` only moves forward. A pusher whose revision
@@ -48,7 +48,9 @@ from stoneage import metrics
 
 log = logging.getLogger(__name__)
 
-UPDATE_SUBJECT = "$SYS.REQ.CLAIMS.UPDATE"
+#: Per account, not the generic `$SYS.REQ.CLAIMS.UPDATE`: the hub's resolver takes both, and this one also reaches
+#: the memory resolvers of leaf nodes whose system remote listens to their account's updates (inventory.services.edge).
+UPDATE_SUBJECT = "$SYS.REQ.ACCOUNT.{}.CLAIMS.UPDATE"
 DELETE_SUBJECT = "$SYS.REQ.CLAIMS.DELETE"
 MAX_CATCH_UP_ROUNDS = 5
 CONCURRENCY = 64
@@ -74,7 +76,7 @@ class Job:
 
     @property
     def is_update(self) -> bool:
-        return self.subject == UPDATE_SUBJECT
+        return self.subject == UPDATE_SUBJECT.format(self.public_key)
 
     @property
     def kind(self) -> str:
@@ -110,7 +112,7 @@ def parse_reply(data: bytes) -> str:
 
 def job_for(account: Account) -> Job:
     if account.active:
-        subject, payload = UPDATE_SUBJECT, account.jwt
+        subject, payload = UPDATE_SUBJECT.format(account.public_key), account.jwt
     else:
         subject, payload = DELETE_SUBJECT, svc.delete_claim_jwt(account.public_key)
     return Job(

@@ -7,6 +7,9 @@ missing=()
 command -v nebula-cert >/dev/null || missing+=(nebula)
 command -v redis-server >/dev/null || missing+=(redis-server)  # the integration tests run private ones
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+# The deploy checks validate the Caddyfile and the compose file with the real tools.
+command -v caddy >/dev/null || missing+=(caddy)
+{ docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null; } || missing+=(docker-compose)
 [ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
 export PATH="$VENV/bin:$PATH"
 exec "$VENV/bin/python" -m pytest "$@"

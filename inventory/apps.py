@@ -6,7 +6,7 @@ class InventoryConfig(AppConfig):
     verbose_name = "Inventory"
 
     def ready(self) -> None:
-        from inventory import auditing
+        from inventory import auditing, signals  # noqa: F401 - signals: config notifications to devices
         from inventory.devices import schema  # noqa: F401 - registers the OpenAPI auth scheme
 
         auditing.register_inventory()

@@ -14,7 +14,11 @@ expands the template for each thing when it connects, so one template serves eve
   `_INBOX.<thing code>.>`: **a device sends requests with the inbox prefix `_INBOX.<its code>`** (nats-py
   `inbox_prefix`, nats.go `nats.CustomInboxPrefix`), never the default `_INBOX.>`, which would let it read every
   other thing's replies;
-- an empty allow list would let NATS allow everything: a direction with nothing allowed denies `>`.
+- an empty allow list would let NATS allow everything: a direction with nothing allowed denies `>`;
+- every thing may subscribe to its **config notification subject** `_SA.config.<its code>` (reserved: no operation
+  may use the `_SA.` prefix): the control plane's platform service user publishes an empty message there whenever
+  the thing's config changes (renewed certificate, rotated CA, new blocklist, firewall edit, reissued JWT), and the
+  device fetches `GET /api/v1/devices/config/` again (`inventory.devices.notify`, `deploy/device_agent.py`).
 
 A change of the type's operations or prefix changes the template only: one account push, after which
 nats-server drops the type's connected things and they reconnect under the new contract with the same JWT.
@@ -36,6 +40,15 @@ INBOX = "_INBOX.{{tag(thing)}}.>"
 #: One reply per request received (`resp.max`); ttl 0 = nats-server's default.
 RESPONSE = {"max": 1, "ttl": 0}
 EVERYTHING = ">"
+#: The reserved prefix of the control plane's subjects towards devices.
+RESERVED_PREFIX = "_SA"
+#: A thing's config notification subject, as a template.
+NOTIFY = "_SA.config.{{tag(thing)}}"
+
+
+def notify_subject(thing_code: str) -> str:
+    """The subject a thing's config notifications arrive on."""
+    return f"{RESERVED_PREFIX}.config.{thing_code}"
 
 
 def inbox_prefix(thing_code: str) -> str:
@@ -76,6 +89,7 @@ def scope_template(*, org: str, thing_type: str, prefix: str, operations: Iterab
         requests |= capability == REQUEST
     if requests:
         sub.append(INBOX)
+    sub.append(NOTIFY)
     template: dict = {"pub_allow": _unique(pub), "sub_allow": _unique(sub)}
     if not pub:
         template["pub_deny"] = [EVERYTHING]

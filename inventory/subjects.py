@@ -25,6 +25,8 @@ MAX_LENGTH = 255
 
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 #: Codes that stand in subjects: one NATS token, no wildcard, no dot, nothing that needs quoting.
+#: First tokens the platform keeps for itself (`_SA.config.<thing>`: config notifications to devices).
+RESERVED_FIRST_TOKENS = ("_SA",)
 CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 _CODE = re.compile(CODE_PATTERN)
 _SAMPLE = {"org": "org", "location": "loc", "thing_type": "type", "thing": "thing"}
@@ -79,6 +81,8 @@ def check_template(template: str, *, wildcards: bool = True) -> None:
         if _PLACEHOLDER.search(token) and not _PLACEHOLDER.fullmatch(token):
             raise SubjectTemplateError(f"The placeholder in {token!r} must be a whole token (between dots).")
     check_subject(render(template, _SAMPLE), wildcards=wildcards)
+    if template.split(".")[0] in RESERVED_FIRST_TOKENS:
+        raise SubjectTemplateError(f"Subjects starting with {template.split('.')[0]} are reserved for the platform.")
 
 
 def join(prefix: str, suffix: str) -> str:

@@ -80,6 +80,11 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
+if not DEBUG:
+    # Static files from the web process itself in production (collectstatic output: hashed names, compressed,
+    # cached for long); Caddy may serve STATIC_ROOT directly in front of it.
+    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
+
 ROOT_URLCONF = "stoneage.urls"
 
 TEMPLATES = [
@@ -126,10 +131,17 @@ STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
 # Uploaded files (floorplan images). Never served as public media: the admin and the API serve each file after
 # checking the viewer's membership.
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
+#: Where `POST /api/v1/platform/backups/` writes its archives. They hold sealed secrets: keep the directory
+#: private to the service, and the keys (STONEAGE_SECRET_KEYS, STONEAGE_AUDIT_KEYS) elsewhere.
+BACKUP_ROOT = env.path("BACKUP_ROOT", default=BASE_DIR / "backups")
 FLOORPLAN_MAX_BYTES = env.int("FLOORPLAN_MAX_BYTES", default=10 * 1024 * 1024)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
 }
 
 LOGIN_URL = "admin:login"
@@ -206,6 +218,12 @@ CHANNEL_LAYERS = {
 
 # --- NATS ------------------------------------------------------------------------------------------------
 NATS_URL = env.str("NATS_URL", default="nats://127.0.0.1:4223")
+# Where leaf nodes reach the hub's leafnode port; the overlay URLs (the hub's Nebula address) serve leaves that have
+# a Nebula host, when set.
+HUB_LEAF_URLS = env.list("HUB_LEAF_URLS", default=["nats-leaf://127.0.0.1:7422"])
+HUB_LEAF_OVERLAY_URLS = env.list("HUB_LEAF_OVERLAY_URLS", default=[])
+# Seconds a thing's MQTT password (a bearer JWT for MQTT connections only) is valid.
+MQTT_JWT_LIFETIME = env.int("MQTT_JWT_LIFETIME", default=3600)
 NATS_OPERATOR_NAME = env.str("NATS_OPERATOR_NAME", default="stone-age")
 NATS_REQUEST_TIMEOUT = env.float("NATS_REQUEST_TIMEOUT", default=5.0)
 #: Limits of a new organization's account (-1 = unlimited; JetStream sizes in bytes, 0 = JetStream off).
@@ -329,7 +347,10 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Security (production) -------------------------------------------------------------------------------
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Behind a TLS-ending proxy (Caddy) that sets X-Forwarded-Proto. Turn off when clients reach daphne directly:
+# anyone could then claim HTTPS with that header.
+if env.bool("TRUST_X_FORWARDED_PROTO", default=True):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
@@ -352,3 +373,10 @@ LOGGING = logs.config(LOG_FORMAT, env.str("LOG_LEVEL", default="INFO"))
 DEVICE_NONCE_SECONDS = env.int("DEVICE_NONCE_SECONDS", default=60)
 DEVICE_SESSION_SECONDS = env.int("DEVICE_SESSION_SECONDS", default=900)
 DEVICE_AUTH_RATE = env.str("DEVICE_AUTH_RATE", default="120/minute")
+# Enrollment (`inventory.services.enrollment`): a token's lifetime, the unauthenticated endpoint's rate, and the
+# NATS URLs handed to devices (the public ones, not the control plane's own NATS_URL).
+ENROLLMENT_TOKEN_HOURS = env.int("ENROLLMENT_TOKEN_HOURS", default=24)
+ENROLL_RATE = env.str("ENROLL_RATE", default="30/minute")
+NATS_PUBLIC_URLS = env.list("NATS_PUBLIC_URLS", default=[])  # empty: NATS_URL
+# The admin flags a device whose certificate or JWT expires within this many days.
+DEVICE_EXPIRY_WARNING_DAYS = env.int("DEVICE_EXPIRY_WARNING_DAYS", default=14)

@@ -14,7 +14,7 @@ api_v1 = [
     path("", include("credentials.api.urls.nebula")),
     path("", include("inventory.api.urls")),
     path("", include("inventory.devices.urls")),
-    path("", include("inventory.api.bulk_urls")),
+    path("", include("stoneage.backup_api")),
 ]
 
 urlpatterns = [

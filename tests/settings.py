@@ -29,3 +29,4 @@ CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"
 
 # Uploads of the test run go to a directory of their own.
 MEDIA_ROOT = os.path.join(tempfile.gettempdir(), f"stoneage-test-media-{os.getpid()}")
+BACKUP_ROOT = os.path.join(tempfile.gettempdir(), f"stoneage-test-backups-{os.getpid()}")

@@ -25,6 +25,8 @@ from audit.models import AuditEvent
 from credentials.models import AccountExport, AccountImport, AccountTombstone, Operator, RevokedCertificate
 from credentials.services import nats as nats_svc
 from credentials.services import nebula as nebula_svc
+from inventory.services import edge as edge_svc
+from inventory.services import enrollment
 from tenancy import services
 from tenancy.models import Membership
 from tenancy.roles import ALL_ROLES, AUDIT_READERS, EDITORS, MANAGERS, Role
@@ -83,6 +85,8 @@ POLICY: dict[str, Policy] = {
     "inventory.location": INVENTORY,
     "inventory.floorplan": INVENTORY,
     "inventory.thing": INVENTORY,
+    "inventory.enrollmenttoken": Policy(view=IDENTITY.view, add=NOBODY, change=NOBODY, delete=NOBODY),
+    "inventory.leafnode": CONTRACT,
 }
 
 
@@ -96,6 +100,7 @@ def _in_org(org, world):
     owner = Membership.objects.filter(organization=org, role=Role.OWNER).first().user
     invitation, _ = services.invite(organization=org, email=f"new-{org.slug}@example.com", acting_user=owner)
     token, _ = services.create_api_token(user=extra, organization=org, name="ci")
+    inventory = inventory_of(org)
     return {
         "audit.auditevent": AuditEvent.objects.filter(organization=org).first(),
         "tenancy.organization": org,
@@ -121,7 +126,9 @@ def _in_org(org, world):
         "credentials.network": make_network(org, cidr="10.77.0.0/24"),
         "credentials.host": host,
         "credentials.revokedcertificate": RevokedCertificate.objects.get(fingerprint=revoked.fingerprint),
-        **inventory_of(org),
+        **inventory,
+        "inventory.enrollmenttoken": enrollment.issue_token(inventory["inventory.thing"])[0],
+        "inventory.leafnode": edge_svc.create_leaf_node(organization=org, code="site-a"),
     }
 
 

@@ -343,9 +343,11 @@ class UserPermissionLimits:
     data: int = -1
     payload: int = -1
     bearer_token: bool = False
+    #: Go ``AllowedConnectionTypes`` (``STANDARD``, ``WEBSOCKET``, ``MQTT``, ``LEAFNODE``...); empty = any.
+    allowed_connection_types: Sequence[str] = ()
 
     def to_json(self) -> dict[str, Any]:
-        # Go order: pub, sub, resp, src, times, times_location, subs, data, payload, bearer_token, ...
+        # Go order: pub, sub, resp, src, times, times_location, subs, data, payload, bearer_token, allowed_...
         d: dict[str, Any] = {
             "pub": _permission(self.pub_allow, self.pub_deny),
             "sub": _permission(self.sub_allow, self.sub_deny),
@@ -355,6 +357,8 @@ class UserPermissionLimits:
         _omit_zero(d, self, ("subs", "data", "payload"))
         if self.bearer_token:
             d["bearer_token"] = True
+        if self.allowed_connection_types:
+            d["allowed_connection_types"] = string_list(self.allowed_connection_types)
         return d
 
 
@@ -609,6 +613,7 @@ class UserClaims(_Claims):
     data: int = -1
     payload: int = -1
     bearer_token: bool = False
+    allowed_connection_types: Sequence[str] = ()
     issuer_account: str = ""
     scoped: bool = False
     tags: Sequence[str] = ()
@@ -619,6 +624,7 @@ class UserClaims(_Claims):
 
     _PERMISSION_FIELDS: ClassVar[tuple[str, ...]] = (
         "pub_allow", "pub_deny", "sub_allow", "sub_deny", "resp", "subs", "data", "payload", "bearer_token",
+        "allowed_connection_types",
     )  # fmt: skip
 
     def permission_limits(self) -> UserPermissionLimits:

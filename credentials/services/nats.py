@@ -53,6 +53,9 @@ SYSTEM_ACCOUNT_NAME = "SYS"
 SYSTEM_USER_NAME = "sys"
 PLATFORM_SERVICE_USER = "platform-twin-reader"
 TWIN_BUCKETS = ("twin", "twin_desired")
+#: Where the platform service user tells devices that their config changed (`inventory.devices.notify`); each
+#: thing's contract lets it subscribe to its own `_SA.config.<code>` (`inventory.contracts`).
+DEVICE_NOTIFY_SUBJECTS = "_SA.config.>"
 #: Subjects nothing may use: the deny entry that turns an empty allow list into "nothing allowed".
 EVERYTHING = ">"
 
@@ -525,8 +528,9 @@ def provision_organization(organization) -> Account:
         account=account,
         name=PLATFORM_SERVICE_USER,
         owner_kind=NatsUser.OwnerKind.SERVICE,
-        description="Reads the digital-twin KV buckets for the admin's live view.",
+        description="Reads the digital-twin KV buckets for the admin's live view; tells devices their config changed.",
         publish_allow=[
+            DEVICE_NOTIFY_SUBJECTS,
             "$JS.API.INFO",
             *[f"$JS.API.STREAM.INFO.KV_{b}" for b in TWIN_BUCKETS],
             *[f"$JS.API.CONSUMER.CREATE.KV_{b}.>" for b in TWIN_BUCKETS],
@@ -783,9 +787,15 @@ def _new_user_key(user: NatsUser) -> None:
 
 
 @transaction.atomic
-def create_user(*, account: Account, name: str, **fields) -> NatsUser:
+def create_user(*, account: Account, name: str, device_public_key: str | None = None, **fields) -> NatsUser:
+    """A user with a new key pair generated here, or with `device_public_key`: a key its device generated and
+    keeps (no seed here; `.creds` cannot be downloaded, the device builds them from its JWT)."""
     user = NatsUser(account=account, organization=account.organization, name=name, **fields)
-    _new_user_key(user)
+    if device_public_key:
+        check_device_key(account, device_public_key)
+        user.public_key, user.key_jwts_expire_by = device_public_key, 0
+    else:
+        _new_user_key(user)
     user.full_clean(exclude=["seed", "jwt", "signing_key"])
     return issue_user_jwt(user)
 
@@ -928,6 +938,33 @@ def regenerate_user(user: NatsUser) -> NatsUser:
     account = _lock_user(user)
     if not user.active:
         raise ValidationError({"active": "Reactivate the user before issuing new credentials."})
+    return issue_user_jwt(user, account=account)
+
+
+def check_device_key(account: Account, public_key: str, user: NatsUser | None = None) -> None:
+    """A key a device brings must be a user public key nobody else holds and that was never revoked here (a revoked
+    key's cutoff would let a JWT issued now through: the key's earlier holder could use it again)."""
+    if not nj.is_valid_public_key(public_key, nj.USER):
+        raise ValidationError({"public_key": "Enter a NATS user public key (56 characters, U…)."})
+    holder = NatsUser.objects.filter(public_key=public_key).exclude(pk=getattr(user, "pk", None)).exists()
+    if holder or public_key in (account.revocations or {}):
+        raise ValidationError({"public_key": "This key was already used; generate a new key pair on the device."})
+
+
+@transaction.atomic
+def adopt_device_key(user: NatsUser, public_key: str) -> NatsUser:
+    """The user's key becomes the one its device generated (enrollment, a replaced device): the previous key is
+    revoked on the account in this transaction (the seed held here, or the replaced device's key), the seed here
+    is wiped, and a JWT is issued for the device's key. A deactivated user comes back with it."""
+    account = _lock_user(user)
+    if public_key == user.public_key and not user.seed:
+        return issue_user_jwt(user, account=account)
+    check_device_key(account, public_key, user)
+    if user.jwt:
+        account = revoke_keys(account, [user.public_key])
+    user.public_key, user.key_jwts_expire_by = public_key, 0
+    user.seed = ""
+    user.active = True
     return issue_user_jwt(user, account=account)
 
 

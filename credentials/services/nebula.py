@@ -411,6 +411,30 @@ def reactivate_host(host: Host, *, rekey: bool | None = None) -> Host:
 
 
 @transaction.atomic
+def adopt_device_key(host: Host, public_key: str | bytes, *, key_path: str | None = None) -> Host:
+    """The host's key becomes the one its device generated (enrollment, a replaced device): the previous
+    certificate goes on the CA's blocklist in this transaction, the private key held here (if any) is wiped, and a
+    certificate is issued for the device's key. `key_path`: where the device keeps its private key (its config's
+    `pki.key`). A deactivated host comes back with it."""
+    host = lock_host(host)
+    raw = parse_device_public_key(public_key).hex()
+    if key_path is not None:
+        host.key_path = key_path
+        host.full_clean(exclude=["private_key"])
+    if raw == host.public_key and host.key_source == Host.KeySource.DEVICE and host.active:
+        return issue_certificate(host)
+    if Host.objects.filter(public_key=raw).exclude(pk=host.pk).exists():
+        raise ValidationError({"public_key": "This key belongs to another host; generate a new key pair."})
+    if host.active:
+        _revoke(host, RevokedCertificate.Reason.REKEYED)
+    host.key_source = Host.KeySource.DEVICE
+    host.public_key = raw
+    host.private_key = ""
+    host.active = True
+    return issue_certificate(host)
+
+
+@transaction.atomic
 def rekey_host(host: Host) -> Host:
     """A new key pair and certificate for a host whose key pair we generated; the old certificate goes on the
     CA's blocklist. Its new config (with the new private key) must reach the host: download it again."""
@@ -713,4 +737,3 @@ def rotate_ca(ca: CertificateAuthority, phase: str, *, version: int | None = Non
     ca.rotation_phase = State.NONE
     ca.save()
     return RotationResult(ca, phase)
-

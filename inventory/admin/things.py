@@ -12,8 +12,9 @@ from django.db import transaction
 from credentials.downloads.nats import creds_response
 from credentials.models import Host, NatsUser
 from inventory.admin.base import InventoryAdmin, InventoryForm, adopt, fresh
+from inventory.admin.enrollment import issue_token_response
 from inventory.models import Thing
-from inventory.services import contracts
+from inventory.services import contracts, enrollment
 from inventory.services import things as svc
 from tenancy.admin_mixins import apply_each, error_text, roles_by_organization
 from tenancy.roles import MANAGERS
@@ -83,10 +84,10 @@ class ThingAdmin(InventoryAdmin):
     list_select_related = ["thing_type", "location", "organization"]
     search_fields = ["code", "name", "description"]
     autocomplete_fields = ["thing_type", "location"]
-    actions = ["provision_nats", "download_creds", "deactivate", "reactivate"]
+    actions = ["provision_nats", "issue_enrollment_token", "download_creds", "deactivate", "reactivate"]
 
     def get_fieldsets(self, request, obj=None):
-        identity = [*LINK_FIELDS, "active"] + (["created", "updated"] if obj is not None else [])
+        identity = [*LINK_FIELDS, "active"] + (["device", "created", "updated"] if obj is not None else [])
         return [
             (None, {"fields": ["organization", "code", "name", "description", "thing_type", "location"]}),
             ("Metadata", {"fields": ["metadata"], "description": "Checked against the type's metadata schema."}),
@@ -94,7 +95,7 @@ class ThingAdmin(InventoryAdmin):
         ]
 
     def get_readonly_fields(self, request, obj=None):
-        readonly = [*super().get_readonly_fields(request, obj), "active"]
+        readonly = [*super().get_readonly_fields(request, obj), "active", "device"]
         if not self.is_manager(request, obj):
             readonly += [name for name in LINK_FIELDS if name not in readonly]
         return readonly
@@ -128,6 +129,19 @@ class ThingAdmin(InventoryAdmin):
     @admin.display(description="Nebula", boolean=True)
     def has_nebula(self, obj) -> bool:
         return obj.nebula_host_id is not None
+
+    @admin.display(description="Enrolled device")
+    def device(self, obj) -> str:
+        """Last fetch of its config and what it is behind on (stale config, certificate or JWT expiring)."""
+        if obj is None or obj.pk is None:
+            return "-"
+        lag = enrollment.lag(obj)
+        if lag is None:
+            return "No device holds this thing's key (not enrolled)."
+        fetched = lag.state.last_fetch_at if lag.state else None
+        last = f"last fetch {fetched:%Y-%m-%d %H:%M:%S} UTC" if fetched else "no fetch yet"
+        behind = "; ".join(lag.behind) or "up to date"
+        return f"{last} — {behind} (current config version {lag.current_version[:12]})"
 
     # --- writes through the domain actions ---------------------------------------------------------------------
 
@@ -163,6 +177,10 @@ class ThingAdmin(InventoryAdmin):
     @admin.action(description="Provision a NATS user (issued by the type's key)", permissions=["identity"])
     def provision_nats(self, request, queryset):
         self._each(request, queryset, provision_nats_user, "given a NATS user")
+
+    @admin.action(description="Issue an enrollment token (one thing; shown once)", permissions=["identity"])
+    def issue_enrollment_token(self, request, queryset):
+        return issue_token_response(self, request, self._managed(request, queryset))
 
     @admin.action(description="Download .creds (one thing; audited)", permissions=["identity"])
     def download_creds(self, request, queryset):

@@ -13,7 +13,17 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from credentials.models import Host, NatsUser, Network
-from inventory.models import Floorplan, Location, LocationType, MessageSchema, Operation, Placement, Thing, ThingType
+from inventory.models import (
+    EnrollmentToken,
+    Floorplan,
+    Location,
+    LocationType,
+    MessageSchema,
+    Operation,
+    Placement,
+    Thing,
+    ThingType,
+)
 from inventory.services.things import Mode
 from tenancy.api.base import OrgScopedRelatedField
 
@@ -242,3 +252,57 @@ class ThingSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = ["id", "created", "updated"]
         validators = []  # the model checks the code is free in the organization (`Thing.clean`)
+
+
+# --- Enrollment tokens ---------------------------------------------------------------------------------------------
+
+
+class EnrollmentTokenSerializer(serializers.ModelSerializer):
+    kind = serializers.CharField(read_only=True, help_text="What the token enrolls: `thing`.")
+    status = serializers.CharField(read_only=True, help_text="open, used, expired or revoked.")
+    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
+    network = OrgScopedRelatedField(
+        queryset=Network.objects.all(),
+        required=False,
+        allow_null=True,
+        help_text="For a thing without a Nebula host: the network of the host made for the device's key.",
+    )
+    hours = serializers.IntegerField(
+        write_only=True, required=False, help_text="Lifetime in hours (default: ENROLLMENT_TOKEN_HOURS, 24)."
+    )
+
+    class Meta:
+        model = EnrollmentToken
+        fields = [
+            "id",
+            "kind",
+            "thing",
+            "network",
+            "prefix",
+            "status",
+            "expires_at",
+            "used_at",
+            "used_by_key",
+            "revoked_at",
+            "created_by",
+            "created",
+            "hours",
+        ]
+        read_only_fields = [
+            "id",
+            "kind",
+            "thing",
+            "prefix",
+            "expires_at",
+            "used_at",
+            "used_by_key",
+            "revoked_at",
+            "created",
+        ]
+
+
+class NewEnrollmentTokenSerializer(EnrollmentTokenSerializer):
+    token = serializers.CharField(read_only=True, help_text="The token, shown this once: give it to the device.")
+
+    class Meta(EnrollmentTokenSerializer.Meta):
+        fields = [*EnrollmentTokenSerializer.Meta.fields, "token"]

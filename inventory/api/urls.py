@@ -1,8 +1,9 @@
 """Inventory API routes (`inventory-api`), all under `/api/v1/orgs/<slug>/`."""
 
+from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from inventory.api import views
+from inventory.api import bulk, edge, views
 
 app_name = "inventory-api"
 
@@ -19,5 +20,15 @@ router.register(f"{ORG}/locations", views.LocationViewSet, basename="location")
 router.register(f"{ORG}/floorplans", views.FloorplanViewSet, basename="floorplan")
 router.register(f"{ORG}/placements", views.PlacementViewSet, basename="placement")
 router.register(f"{ORG}/things", views.ThingViewSet, basename="thing")
+router.register(
+    rf"{ORG}/things/(?P<thing_id>[0-9]+)/enrollment-tokens",
+    views.EnrollmentTokenViewSet,
+    basename="enrollmenttoken",
+)
+router.register(f"{ORG}/leaf-nodes", edge.LeafNodeViewSet, basename="leafnode")
 
-urlpatterns = router.urls
+urlpatterns = [
+    *router.urls,
+    path("orgs/<slug:org_slug>/inventory/import/", bulk.InventoryImportView.as_view(), name="inventory-import"),
+    path("orgs/<slug:org_slug>/inventory/export/", bulk.InventoryExportView.as_view(), name="inventory-export"),
+]

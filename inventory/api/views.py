@@ -31,12 +31,22 @@ from credentials.api.views.nats import CREDS_RESPONSE, PlainTextRenderer
 from credentials.downloads.nats import creds_response
 from inventory import filtersets
 from inventory.api import serializers as s
-from inventory.models import Floorplan, Location, LocationType, MessageSchema, Operation, Placement, Thing, ThingType
-from inventory.services import places, things, types
+from inventory.models import (
+    EnrollmentToken,
+    Floorplan,
+    Location,
+    LocationType,
+    MessageSchema,
+    Operation,
+    Placement,
+    Thing,
+    ThingType,
+)
+from inventory.services import enrollment, places, things, types
 from inventory.services.things import Mode
 from stoneage.api import BigListMixin
 from tenancy.api.base import OrgScopedViewSet
-from tenancy.roles import ALL_ROLES, EDITORS, MANAGERS
+from tenancy.roles import ALL_ROLES, AUDIT_READERS, EDITORS, MANAGERS
 
 WRITE_METHODS = ["get", "post", "patch", "delete", "head", "options"]
 
@@ -393,3 +403,67 @@ class ThingViewSet(BigListMixin, EditableViewSet):
         if thing.nats_user_id is None:
             raise NotFound("This thing has no NATS user.")
         return creds_response(request, thing.nats_user)
+
+
+# --- Enrollment tokens -------------------------------------------------------------------------------------------
+
+
+THING_PARAMETER = OpenApiParameter("thing_id", int, OpenApiParameter.PATH, description="The thing's id.")
+
+
+@extend_schema_view(
+    **{name: extend_schema(parameters=[THING_PARAMETER]) for name in ("list", "create", "retrieve", "destroy")}
+)
+class EnrollmentTokenViewSet(InventoryViewSet):
+    """One-time enrollment tokens of a thing (`things/<id>/enrollment-tokens/`): owners and admins issue them (the
+    token is in the answer to the create, and never again), list them and revoke them (`revoke/` or DELETE); an
+    auditor reads them. The device posts the token with its public keys to `POST /api/v1/enroll/`."""
+
+    http_method_names = ["get", "post", "delete", "head", "options"]
+    queryset = EnrollmentToken.objects.select_related("created_by")
+    serializer_class = s.EnrollmentTokenSerializer
+    read_roles = AUDIT_READERS
+    ordering_fields = ["created", "expires_at"]
+    filterset_fields = ["kind"]
+
+    def thing(self) -> Thing:
+        if not hasattr(self, "_thing"):
+            things_of_org = Thing.objects.for_organization(self.organization)
+            self._thing = get_object_or_404(things_of_org, pk=self.kwargs["thing_id"])
+        return self._thing
+
+    def get_queryset(self):
+        queryset = super().get_queryset()
+        if getattr(self, "swagger_fake_view", False) or self.organization is None:
+            return queryset
+        return queryset.filter(thing=self.thing())
+
+    @extend_schema(responses={201: s.NewEnrollmentTokenSerializer})
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        try:
+            token, secret = enrollment.issue_token(
+                self.thing(), created_by=request.user, network=data.get("network"), hours=data.get("hours")
+            )
+        except DjangoValidationError as exc:
+            raise ValidationError(getattr(exc, "message_dict", None) or {"detail": exc.messages}) from None
+        token.token = secret
+        return Response(s.NewEnrollmentTokenSerializer(token, context=self.get_serializer_context()).data, status=201)
+
+    def _revoke(self) -> EnrollmentToken:
+        try:
+            return enrollment.revoke_token(self.get_object())
+        except DjangoValidationError as exc:
+            raise ValidationError({"detail": exc.messages}) from None
+
+    def destroy(self, request, *args, **kwargs):
+        self._revoke()
+        return Response(status=204)
+
+    @extend_schema(request=None, parameters=[THING_PARAMETER], responses=s.EnrollmentTokenSerializer)
+    @action(detail=True, methods=["post"])
+    def revoke(self, request, *args, **kwargs):
+        """Revoke the token: the device can no longer enroll with it."""
+        return Response(self.get_serializer(self._revoke()).data)

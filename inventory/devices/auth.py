@@ -119,6 +119,9 @@ class Device:
     is_superuser: bool = False
     is_staff: bool = False
 
+    def __str__(self) -> str:
+        return f"device:{self.nats_user.name}"
+
     @property
     def organization(self):
         return self.nats_user.organization

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from inventory.devices import views
+from inventory.devices import leaf, views
 
 app_name = "devices"
 
@@ -8,4 +8,10 @@ urlpatterns = [
     path("devices/challenge/", views.ChallengeView.as_view(), name="challenge"),
     path("devices/session/", views.SessionView.as_view(), name="session"),
     path("devices/me/", views.MeView.as_view(), name="me"),
+    path("devices/config/", views.ConfigView.as_view(), name="config"),
+    path("devices/renew/", views.RenewView.as_view(), name="renew"),
+    path("enroll/", views.EnrollView.as_view(), name="enroll"),
+    path("devices/mqtt-password/", leaf.MqttPasswordView.as_view(), name="mqtt-password"),
+    path("leaf/bootstrap/", leaf.LeafBootstrapView.as_view(), name="leaf-bootstrap"),
+    path("leaf/report/", leaf.LeafReportView.as_view(), name="leaf-report"),
 ]

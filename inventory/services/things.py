@@ -209,11 +209,15 @@ def deactivate_thing(thing: Thing) -> Thing:
 
 @transaction.atomic
 def reactivate_thing(thing: Thing) -> Thing:
+    """Back on, with fresh credentials for its NATS user and Nebula host. An enrolled thing (its device holds its
+    NATS key) keeps both switched off: only its device can make new keys, so it enrolls again with a new token."""
     thing = lock_thing(thing)
     if thing.active:
         return thing
     thing.active = True
     thing.save(update_fields=["active", "updated"])
+    if thing.nats_user_id and not thing.nats_user.seed:
+        return thing
     if thing.nats_user_id and not thing.nats_user.active:
         nats_svc.reactivate_user(thing.nats_user)
     if thing.nebula_host_id and not thing.nebula_host.active:

@@ -39,6 +39,7 @@ def test_each_capability_becomes_its_permission():
             "acme.{{tag(location)}}.sensor.{{tag(thing)}}.config.>",
             "acme.{{tag(location)}}.sensor.{{tag(thing)}}.cmd.ping",
             "_INBOX.{{tag(thing)}}.>",
+            "_SA.config.{{tag(thing)}}",
         ],
         "resp": {"max": 1, "ttl": 0},
     }
@@ -47,10 +48,9 @@ def test_each_capability_becomes_its_permission():
 def test_a_direction_with_nothing_allowed_denies_everything():
     assert template(operations=[("publish", "a")]) == {
         "pub_allow": ["acme.{{tag(location)}}.sensor.{{tag(thing)}}.a"],
-        "sub_allow": [],
-        "sub_deny": [">"],
+        "sub_allow": ["_SA.config.{{tag(thing)}}"],
     }
-    assert template(operations=[]) == {"pub_allow": [], "sub_allow": [], "pub_deny": [">"], "sub_deny": [">"]}
+    assert template(operations=[]) == {"pub_allow": [], "sub_allow": ["_SA.config.{{tag(thing)}}"], "pub_deny": [">"]}
 
 
 def test_org_and_type_are_literal_and_placeholders_anywhere_become_tags():
@@ -60,7 +60,7 @@ def test_org_and_type_are_literal_and_placeholders_anywhere_become_tags():
     got = contracts.scope_template(
         org="o", thing_type="t", prefix="{thing_type}.{org}", operations=[("subscribe", "{location}")]
     )
-    assert got["sub_allow"] == ["t.o.{{tag(location)}}"]
+    assert got["sub_allow"] == ["t.o.{{tag(location)}}", "_SA.config.{{tag(thing)}}"]
 
 
 def test_an_unknown_capability_is_refused():
@@ -118,7 +118,8 @@ def test_a_new_type_is_a_scope_of_its_account(world, sensor):
     assert entry["template"]["pub"] == {
         "allow": [f"{world.org.slug}.{{{{tag(location)}}}}.sensor.{{{{tag(thing)}}}}.telemetry.temp"]
     }
-    assert entry["template"]["sub"] == {"deny": [">"]}
+    # Nothing of its own to subscribe to but its config notifications (inventory.devices.notify).
+    assert entry["template"]["sub"] == {"allow": ["_SA.config.{{tag(thing)}}"]}
 
 
 def test_every_change_of_the_operations_re_signs_the_account_once(world, sensor):
@@ -135,7 +136,8 @@ def test_every_change_of_the_operations_re_signs_the_account_once(world, sensor)
     assert "resp" not in scope_entries(world.org)["sensor"]["template"]
     types.replace_operations(sensor, [{"name": "x", "capability": "request", "subject_suffix": "x"}])
     assert account(world.org).revision == revision + 4
-    assert scope_entries(world.org)["sensor"]["template"]["sub"]["allow"] == ["_INBOX.{{tag(thing)}}.>"]
+    allowed = scope_entries(world.org)["sensor"]["template"]["sub"]["allow"]
+    assert allowed == ["_INBOX.{{tag(thing)}}.>", "_SA.config.{{tag(thing)}}"]
 
 
 def test_a_change_outside_the_contract_signs_nothing(world, sensor):

@@ -1,0 +1,3 @@
+from stoneage.cli.main import main
+
+main()
