@@ -83,7 +83,10 @@ MIDDLEWARE = [
 if not DEBUG:
     # Static files from the web process itself in production (collectstatic output: hashed names, compressed,
     # cached for long); Caddy may serve STATIC_ROOT directly in front of it.
-    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
+    MIDDLEWARE.insert(
+        MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+        "whitenoise.middleware.WhiteNoiseMiddleware",
+    )
 
 ROOT_URLCONF = "stoneage.urls"
 
