@@ -10,10 +10,10 @@ expands the template for each thing when it connects, so one template serves eve
 - publish → publish allowed; subscribe → subscribe allowed;
 - reply → subscribe allowed on the request subject, and the response permission (`resp`: one reply to each request
   received, for as long as nats-server's default allows);
-- request → publish allowed on the request subject; every thing may subscribe on its own inbox
-  `_INBOX.<thing code>.>` (its replies and its twin watch): **a device sends requests with the inbox prefix `_INBOX.<its code>`** (nats-py
-  `inbox_prefix`, nats.go `nats.CustomInboxPrefix`), never the default `_INBOX.>`, which would let it read every
-  other thing's replies;
+- request → publish allowed on the request subject;
+- every thing may subscribe on its own inbox `_INBOX.<thing code>.>` (replies, its twin watch): **a device uses
+  the inbox prefix `_INBOX.<its code>`** (nats-py `inbox_prefix`, nats.go `nats.CustomInboxPrefix`), never the
+  default `_INBOX.>`, which would let it read every other thing's replies;
 - the digital twin (`inventory.twin`): every thing puts its own reported state in the `twin` bucket (keys
   `thing.<code>.<property>`) and gets and watches its own desired state in `twin_desired`, and nothing else in
   the buckets. What nats-py needs for that, checked against nats-server: bucket info for both buckets (its
