@@ -1,0 +1,29 @@
+"""Celery tasks of the inventory, registered under the names `credentials.outbox` queues them by."""
+
+from celery import shared_task
+
+from credentials import outbox
+from credentials.models import Account
+from credentials.services import nats as svc
+from inventory.twin import store
+
+
+@shared_task(
+    name=outbox.CREATE_TWIN_BUCKETS,
+    autoretry_for=(store.TwinUnavailable,),
+    retry_backoff=1,
+    retry_backoff_max=30,
+    retry_jitter=True,
+    max_retries=8,
+    acks_late=True,
+)
+def create_twin_buckets(account_id: int) -> dict:
+    """Create the `twin` and `twin_desired` buckets in an organization's account (idempotent), as its platform
+    service user, whose permissions are brought in line first. The live view creates them too when they are
+    missing, so an account that exhausted these retries gets them once someone looks."""
+    account = Account.objects.filter(pk=account_id, organization__isnull=False, active=True).first()
+    if account is None:
+        return {"skipped": True}
+    svc.ensure_platform_service_user(account)
+    store.create_buckets(account)
+    return {"created": account.name}
