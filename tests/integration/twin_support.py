@@ -18,7 +18,6 @@ from inventory.contracts import inbox_prefix
 from inventory.models import Thing
 from inventory.services import contracts as contract_svc
 from inventory.services import types
-from tests.integration import live
 
 OPERATIONS = [{"name": "temp", "capability": "publish", "subject_suffix": "telemetry.temp"}]
 WAIT = 5.0
