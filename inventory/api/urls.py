@@ -1,8 +1,10 @@
 """Inventory API routes (`inventory-api`), all under `/api/v1/orgs/<slug>/`."""
 
+from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from inventory.api import views
+from inventory.twin.api import ThingTwinViewSet
 
 app_name = "inventory-api"
 
@@ -20,4 +22,16 @@ router.register(f"{ORG}/floorplans", views.FloorplanViewSet, basename="floorplan
 router.register(f"{ORG}/placements", views.PlacementViewSet, basename="placement")
 router.register(f"{ORG}/things", views.ThingViewSet, basename="thing")
 
-urlpatterns = router.urls
+urlpatterns = [
+    path(
+        "orgs/<str:org_slug>/things/<int:pk>/twin/",
+        ThingTwinViewSet.as_view({"get": "snapshot"}),
+        name="thing-twin",
+    ),
+    path(
+        "orgs/<str:org_slug>/things/<int:pk>/twin/desired/<str:property>/",
+        ThingTwinViewSet.as_view({"put": "set_desired", "delete": "clear_desired"}),
+        name="thing-twin-desired",
+    ),
+    *router.urls,
+]

@@ -187,3 +187,36 @@ def test_a_device_puts_its_own_reported_keys_and_watches_only_its_own_desired_ke
         await device.close()
 
     run(scenario())
+
+
+def test_the_api_sets_reads_and_clears_desired_state_audited_and_drift_follows(fleet):
+    from rest_framework.test import APIClient
+
+    from audit.models import AuditEvent
+
+    client = APIClient()
+    client.force_authenticate(fleet.user("admin"))
+    base = f"/api/v1/orgs/{fleet.org.slug}/things/{fleet.thing.pk}/twin/"
+
+    response = client.put(f"{base}desired/config/", {"mode": "auto", "interval": 60}, format="json")
+    assert response.status_code == 200, response.data
+    assert response.data["key"] == "thing.s-01.config" and response.data["revision"] >= 1
+    event = AuditEvent.objects.filter(extra__twin="desired.set").get()
+    assert event.actor_name == fleet.user("admin").username and event.object_id == str(fleet.thing.pk)
+
+    snapshot = client.get(base).data
+    assert snapshot["desired"]["config"]["value"] == {"mode": "auto", "interval": 60}
+    assert snapshot["reported"] == {} and snapshot["drift"] == ["config"]
+
+    async def report():
+        device = await Device(fleet.url, fleet.creds, "s-01").connect()
+        await device.report("config", {"mode": "auto", "interval": 60, "firmware": "1.2"})  # a superset
+        await device.close()
+
+    run(report())
+    snapshot = client.get(base).data
+    assert snapshot["drift"] == [] and snapshot["reported"]["config"]["value"]["firmware"] == "1.2"
+
+    assert client.delete(f"{base}desired/config/").status_code == 204
+    assert client.get(base).data["desired"] == {}
+    assert AuditEvent.objects.filter(extra__twin="desired.clear").count() == 1
