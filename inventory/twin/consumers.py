@@ -56,8 +56,16 @@ def authorize(user, route: dict) -> tuple[int, frozenset[str]] | int:
 
 
 class TwinConsumer(AsyncWebsocketConsumer):
+    #: No channel layer: the hub sends to its viewers in-process (a Redis receive loop per viewer would only cost).
+    channel_layer_alias = None
     prefixes: frozenset[str] = frozenset()
     hub: hub.OrgHub | None = None
+
+    async def __call__(self, scope, receive, send):
+        try:
+            await super().__call__(scope, receive, send)
+        finally:  # however the consumer ends (a crash skips `disconnect`), it leaves its hub
+            await self.disconnect(None)
 
     async def connect(self) -> None:
         found = await database_sync_to_async(authorize)(self.scope.get("user"), self.scope["url_route"]["kwargs"])
