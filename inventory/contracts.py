@@ -14,6 +14,9 @@ expands the template for each thing when it connects, so one template serves eve
   `_INBOX.<thing code>.>`: **a device sends requests with the inbox prefix `_INBOX.<its code>`** (nats-py
   `inbox_prefix`, nats.go `nats.CustomInboxPrefix`), never the default `_INBOX.>`, which would let it read every
   other thing's replies;
+- a type with commands that wait for offline things (a reply operation with a TTL): the thing may pull its own
+  pending commands from the stream `commands`, ack them and answer them (`inventory.commands`), through its own
+  inbox `_INBOX.<thing code>.>` as for requests;
 - an empty allow list would let NATS allow everything: a direction with nothing allowed denies `>`.
 
 A change of the type's operations or prefix changes the template only: one account push, after which
@@ -24,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from inventory import subjects
+from inventory import commands, subjects
 
 PUBLISH, SUBSCRIBE, REQUEST, REPLY = "publish", "subscribe", "request", "reply"
 CAPABILITIES = (PUBLISH, SUBSCRIBE, REQUEST, REPLY)
@@ -58,9 +61,12 @@ def _unique(values: list[str]) -> list[str]:
     return list(dict.fromkeys(values))
 
 
-def scope_template(*, org: str, thing_type: str, prefix: str, operations: Iterable[tuple[str, str]]) -> dict:
+def scope_template(
+    *, org: str, thing_type: str, prefix: str, operations: Iterable[tuple[str, str]], queued_commands: bool = False
+) -> dict:
     """The template of the type's scoped key (`credentials.models.nats.scope_permission_limits` reads it), from the
-    organization's slug, the type's code and subject prefix, and its operations as `(capability, subject_suffix)`."""
+    organization's slug, the type's code and subject prefix, and its operations as `(capability, subject_suffix)`;
+    `queued_commands` when one of its commands waits for offline things."""
     pub: list[str] = []
     sub: list[str] = []
     replies = requests = False
@@ -74,7 +80,9 @@ def scope_template(*, org: str, thing_type: str, prefix: str, operations: Iterab
             sub.append(subject)
         replies |= capability == REPLY
         requests |= capability == REQUEST
-    if requests:
+    if queued_commands:
+        pub += commands.THING_QUEUE_PUBLISH
+    if requests or queued_commands:
         sub.append(INBOX)
     template: dict = {"pub_allow": _unique(pub), "sub_allow": _unique(sub)}
     if not pub:

@@ -1,3 +1,4 @@
+from inventory.models.commands import Command  # noqa: F401
 from inventory.models.contracts import MessageSchema, Operation, ThingType  # noqa: F401
 from inventory.models.places import Floorplan, Location, LocationType, Placement  # noqa: F401
 from inventory.models.things import Thing  # noqa: F401
