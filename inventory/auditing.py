@@ -14,3 +14,4 @@ def register_inventory() -> None:
     register(m.Floorplan)
     register(m.Placement)
     register(m.Thing)
+    register(m.Command)

@@ -66,7 +66,16 @@ class MessageSchemaAdmin(ContractAdmin):
 
 class OperationInline(InventoryInline):
     model = Operation
-    fields = ["name", "capability", "subject_suffix", "message_schema", "subject", "description"]
+    fields = [
+        "name",
+        "capability",
+        "subject_suffix",
+        "message_schema",
+        "subject",
+        "description",
+        "command_ttl",
+        "members_may_command",
+    ]
     readonly_fields = ["subject"]
     autocomplete_fields = ["message_schema"]
     verbose_name_plural = "operations (the type's contract: what its things publish, subscribe to, request, answer)"

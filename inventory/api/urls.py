@@ -2,7 +2,7 @@
 
 from rest_framework.routers import SimpleRouter
 
-from inventory.api import views
+from inventory.api import commands, views
 
 app_name = "inventory-api"
 
@@ -19,5 +19,7 @@ router.register(f"{ORG}/locations", views.LocationViewSet, basename="location")
 router.register(f"{ORG}/floorplans", views.FloorplanViewSet, basename="floorplan")
 router.register(f"{ORG}/placements", views.PlacementViewSet, basename="placement")
 router.register(f"{ORG}/things", views.ThingViewSet, basename="thing")
+router.register(rf"{ORG}/things/(?P<thing_id>[0-9]+)/commands", commands.ThingCommandViewSet, basename="thing-command")
+router.register(f"{ORG}/commands", commands.CommandViewSet, basename="command")
 
 urlpatterns = router.urls
