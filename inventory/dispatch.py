@@ -12,14 +12,18 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import threading
 import time
 from collections import defaultdict
+from concurrent.futures import TimeoutError as FuturesTimeout
 
 import nats
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from nats.aio.client import RawCredentials
-from nats.errors import NoRespondersError
+from nats.errors import ConnectionClosedError, NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 
 from credentials.codecs import natsjwt as nj
@@ -29,6 +33,7 @@ from credentials.services import nats as nats_svc
 from inventory import commands, outbox, subjects
 from inventory.models import Command, Operation
 from inventory.services import commands as svc
+from tenancy.admin_mixins import error_text
 from tenancy.models import Organization
 
 log = logging.getLogger(__name__)
@@ -68,26 +73,27 @@ def ensure_platform_permissions(organization) -> NatsUser:
     return user
 
 
-def platform_creds(organization) -> str:
-    user = ensure_platform_permissions(organization)
+def platform_creds(user: NatsUser) -> str:
     if user.jwt and not nats_svc.renewal_due(user, nats_svc.now()):
         return nj.format_user_creds(user.jwt, reveal(user, "seed"), verify=False)
     return nats_svc.user_creds(user)
 
 
 class Connection:
-    """A nats-py connection driven from synchronous code (the ORM is never used inside the event loop)."""
+    """One organization's connection as its platform service user, kept by the worker process between tasks (one
+    per organization per process) and driven from synchronous code: its event loop runs in a thread of its own
+    (so the connection answers the server's pings between tasks), the ORM stays in the caller's thread."""
 
-    def __init__(self, creds: str):
-        self.loop = asyncio.new_event_loop()
+    def __init__(self, creds: str, publish_allow: list[str]):
+        self.publish_allow = list(publish_allow)
+        self.nc = self.run(self._connect(creds), CONNECT_TIMEOUT + 1)
+
+    @staticmethod
+    def run(coro, timeout: float = 30):
         try:
-            self.nc = self.run(self._connect(creds))
-        except BaseException:
-            self.loop.close()
-            raise
-
-    def run(self, coro):
-        return self.loop.run_until_complete(coro)
+            return asyncio.run_coroutine_threadsafe(coro, _loop()).result(timeout)
+        except FuturesTimeout as exc:
+            raise Unreachable("NATS did not answer in time.") from exc
 
     async def _connect(self, creds: str) -> nats.NATS:
         try:
@@ -101,19 +107,55 @@ class Connection:
         except Exception as exc:
             raise Unreachable(f"NATS is unreachable ({type(exc).__name__}: {exc}).") from exc
 
+    @property
+    def usable(self) -> bool:
+        return self.nc.is_connected
+
+    def allows(self, subject: str | None) -> bool:
+        return subject is None or any(subjects.matches(pattern, subject) for pattern in self.publish_allow)
+
     def close(self) -> None:
         try:
-            self.run(self.nc.close())
+            self.run(self.nc.close(), 5)
         except Exception as exc:  # already dropped
             log.debug("closing: %s", exc)
-        finally:
-            self.loop.close()
 
-    def __enter__(self) -> Connection:
-        return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+_state: dict = {"pid": None, "loop": None, "connections": {}}
+_lock = threading.Lock()
+
+
+def _loop() -> asyncio.AbstractEventLoop:
+    """This process's event loop for NATS, in a daemon thread (a forked worker starts its own)."""
+    with _lock:
+        if _state["pid"] != os.getpid():
+            loop = asyncio.new_event_loop()
+            threading.Thread(target=loop.run_forever, name="nats-commands", daemon=True).start()
+            _state.update(pid=os.getpid(), loop=loop, connections={})
+        return _state["loop"]
+
+
+def connection_for(organization, subject: str | None = None) -> Connection:
+    """The organization's connection, opened (again) when there is none, it was dropped, or it was opened before the
+    platform user was allowed `subject`."""
+    _loop()
+    connections: dict[int, Connection] = _state["connections"]
+    conn = connections.get(organization.pk)
+    if conn is not None and conn.usable and conn.allows(subject):
+        return conn
+    if conn is not None:
+        conn.close()
+        connections.pop(organization.pk, None)
+    user = ensure_platform_permissions(organization)
+    conn = Connection(platform_creds(user), user.publish_allow)
+    connections[organization.pk] = conn
+    return conn
+
+
+def forget(organization_id: int) -> None:
+    conn = _state["connections"].pop(organization_id, None) if _state["pid"] == os.getpid() else None
+    if conn is not None:
+        conn.close()
 
 
 async def _js(nc: nats.NATS, subject: str, body: dict | None = None) -> dict:
@@ -150,24 +192,34 @@ def deliver(command_id: int) -> str | None:
     command = svc.claim(command_id)
     if command is None:
         return None
+    organization = command.thing.organization
     try:
-        with Connection(platform_creds(command.thing.organization)) as conn:
-            payload = svc.encode(command.payload)
-            headers = {commands.COMMAND_HEADER: str(command.pk)}
-            try:
-                reply = conn.run(
-                    conn.nc.request(command.subject, payload, timeout=settings.COMMAND_REPLY_TIMEOUT, headers=headers)
-                )
-            except NoRespondersError:
-                return _offline(conn, command, payload)
-            except NatsTimeout:
-                timeout = settings.COMMAND_REPLY_TIMEOUT
-                svc.timed_out(command.pk, f"The thing did not answer within {timeout:g} seconds.")
-                return Command.Status.TIMED_OUT
+        conn = connection_for(organization, command.subject)
+    except (NatsUser.DoesNotExist, ValidationError) as exc:
+        svc.failed(command_id, f"The organization's platform service user cannot send it: {error_text(exc)}")
+        return Command.Status.FAILED
     except Unreachable as exc:
         log.warning("Command %s not sent: %s", command_id, exc)
-        svc.release(command_id)
+        svc.release(command_id)  # nothing was sent: the sweep sends it again before its deadline
         return Command.Status.QUEUED
+    payload = svc.encode(command.payload)
+    headers = {commands.COMMAND_HEADER: str(command.pk)}
+    timeout = settings.COMMAND_REPLY_TIMEOUT
+    try:
+        reply = conn.run(conn.nc.request(command.subject, payload, timeout=timeout, headers=headers), timeout + 5)
+    except NoRespondersError:
+        try:
+            return _offline(conn, command, payload)
+        except Unreachable as exc:
+            forget(organization.pk)
+            svc.failed(command.pk, f"The thing is offline and the command could not be queued: {exc}")
+            return Command.Status.FAILED
+    except (NatsTimeout, Unreachable, ConnectionClosedError) as exc:
+        # Sent, perhaps received: never sent again (at most once).
+        if not isinstance(exc, NatsTimeout):
+            forget(organization.pk)
+        svc.timed_out(command.pk, f"The thing did not answer within {timeout:g} seconds.")
+        return Command.Status.TIMED_OUT
     svc.acknowledged(command.pk, reply.data)
     return Command.Status.ACKNOWLEDGED
 
@@ -220,15 +272,16 @@ def sweep() -> dict[str, int]:
     for organization in Organization.objects.filter(pk__in=waiting_orgs | set(by_org)):
         due = by_org.get(organization.pk, [])
         try:
-            with Connection(platform_creds(organization)) as conn:
-                result["answered"] += _collect(conn, organization.pk)
-                for command_id, sequence in due:
-                    if svc.expire(command_id):
-                        result["expired"] += 1
-                        if sequence:
-                            subject = f"$JS.API.STREAM.MSG.DELETE.{commands.COMMAND_STREAM}"
-                            conn.run(_js(conn.nc, subject, {"seq": sequence, "no_erase": True}))
-        except Unreachable as exc:
+            conn = connection_for(organization)
+            result["answered"] += _collect(conn, organization.pk)
+            for command_id, sequence in due:
+                if svc.expire(command_id):
+                    result["expired"] += 1
+                    if sequence:
+                        subject = f"$JS.API.STREAM.MSG.DELETE.{commands.COMMAND_STREAM}"
+                        conn.run(_js(conn.nc, subject, {"seq": sequence, "no_erase": True}))
+        except (Unreachable, NatsUser.DoesNotExist, ValidationError) as exc:
+            forget(organization.pk)
             # Past their deadline all the same; a message left in the stream goes with its max age, and a thing that
             # pulls it finds its deadline in its header.
             log.warning("Commands of %s not swept: %s", organization.slug, exc)

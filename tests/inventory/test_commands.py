@@ -315,3 +315,12 @@ def test_reply_subjects_parse_back():
     assert commands.parse_reply_subject(commands.reply_subject("s-01", 42)) == ("s-01", 42)
     for bad in ("_SA.reply.s-01", "_SA.reply.s-01.x", "_SA.cmd.s-01.42", "x.reply.s-01.42"):
         assert commands.parse_reply_subject(bad) is None
+
+
+def test_subject_patterns_match_as_nats_does():
+    from inventory.subjects import matches
+
+    assert matches("acme.*.sensor.*.cmd.ping", "acme._.sensor.s-01.cmd.ping")
+    assert not matches("acme.*.sensor.*.cmd.ping", "acme._.sensor.s-01.cmd.pong")
+    assert matches("_SA.cmd.>", "_SA.cmd.s-01.reboot") and not matches("_SA.cmd.>", "_SA.cmd")
+    assert not matches("a.b", "a.b.c") and not matches("a.b.c", "a.b")
