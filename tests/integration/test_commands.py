@@ -22,7 +22,7 @@ from inventory.services import commands as svc
 from inventory.services import contracts as contract_svc
 from inventory.services import types
 from tests.integration import live
-from tests.integration.support import wait_until
+from tests.integration.support import log_tail, wait_until
 from tests.support.world import make_org, make_user
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -245,3 +245,24 @@ def test_another_organizations_platform_user_sees_nothing(acme, connect, client_
     command = delivered(svc.send_command(thing, acme.operation("ping")))
     assert command.status == "failed"  # acme's s-01 is offline; globex's is another account
     assert theirs.received == []
+
+
+def test_a_command_sent_while_nats_is_down_waits_and_goes_out_when_it_is_back(acme, connect, client_loop, nats_server):
+    thing = acme.thing("s-01")
+    nats_server.stop()
+    command = svc.send_command(thing, acme.operation("ping"))
+    # The worker could not connect: the command is back to queued (nothing was sent), not failed.
+    wait_until(
+        lambda: (
+            f"Command {command.pk} not sent" in log_tail(live.WORKER_LOGS[0], 200)
+            and Command.objects.filter(pk=command.pk, status="queued", sent_at__isnull=True).exists()
+        ),
+        10,
+        what="the worker to give the command back",
+    )
+    nats_server.start()
+    device = Device(connect, client_loop, thing)
+    device.answer(subject(thing, "cmd.ping"), b"back")
+    time.sleep(5)  # the sweep resends commands queued for more than 5 s
+    assert dispatch.sweep()["resent"] == 1
+    assert wait_status(command.pk, "acknowledged").reply == "back"
