@@ -239,7 +239,7 @@ def _offline(conn: Connection, command: Command, payload: bytes) -> str:
         commands.REPLY_TO_HEADER: commands.reply_subject(code, command.pk),
         commands.EXPIRES_HEADER: command.expires_at.isoformat(),
     }
-    ack = conn.run(_queue(conn.nc, code, commands.queue_subject(code, command.operation.name), payload, headers))
+    ack = conn.run(_queue(conn.nc, code, commands.queue_subject(code, command.operation_name), payload, headers))
     svc.waiting(command.pk, ack["seq"])
     return Command.Status.QUEUED
 

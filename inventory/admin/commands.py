@@ -23,7 +23,7 @@ RECENT = 20
 def command_row(command: Command) -> dict:
     return {
         "id": command.pk,
-        "operation": command.operation.name,
+        "operation": command.operation_name,
         "status": command.status,
         "status_display": command.get_status_display(),
         "payload": command.payload,
@@ -58,7 +58,7 @@ class ThingCommandsMixin:
         return roles_by_organization(request).get(thing.organization_id)
 
     def recent_commands(self, thing: Thing) -> list[dict]:
-        rows = Command.objects.filter(thing=thing).select_related("operation", "requested_by")[:RECENT]
+        rows = Command.objects.filter(thing=thing).select_related("requested_by")[:RECENT]
         return [command_row(command) for command in rows]
 
     def commands_context(self, request, thing: Thing) -> dict:
@@ -91,7 +91,7 @@ class ThingCommandsMixin:
             text = "; ".join(f"{k}: {' '.join(v)}" if k else " ".join(v) for k, v in details.items())
             messages.error(request, f"The command was not sent. {text}")
         else:
-            messages.success(request, f"Command {command.operation.name} #{command.pk} queued for {thing.code}.")
+            messages.success(request, f"Command {command.operation_name} #{command.pk} queued for {thing.code}.")
         return HttpResponseRedirect(change_url + "#commands")
 
     def send(self, request, thing: Thing) -> Command:

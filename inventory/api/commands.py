@@ -26,7 +26,6 @@ from tenancy.roles import ALL_ROLES, EDITORS
 
 
 class CommandSerializer(serializers.ModelSerializer):
-    operation_name = serializers.CharField(source="operation.name", read_only=True)
     thing_code = serializers.CharField(source="thing.code", read_only=True)
     requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
 
@@ -67,7 +66,7 @@ class SendCommandSerializer(serializers.Serializer):
 
 
 class CommandListMixin(BigListMixin):
-    queryset = Command.objects.select_related("operation", "requested_by", "thing")
+    queryset = Command.objects.select_related("requested_by", "thing")
     serializer_class = CommandSerializer
     filterset_class = filtersets.CommandFilterSet
     ordering_fields = ["created"]

@@ -30,7 +30,9 @@ class Command(InventoryModel):
     FINAL = (Status.ACKNOWLEDGED, Status.FAILED, Status.TIMED_OUT, Status.EXPIRED)
 
     thing = models.ForeignKey(Thing, on_delete=models.CASCADE, related_name="commands")
-    operation = models.ForeignKey(Operation, on_delete=models.CASCADE, related_name="commands")
+    # The history outlives the operation (a type's operations replaced): its name stays.
+    operation = models.ForeignKey(Operation, null=True, on_delete=models.SET_NULL, related_name="commands")
+    operation_name = models.CharField(max_length=64)
     subject = models.CharField(max_length=255, help_text="The thing's subject the command is sent on.")
     payload = models.JSONField(null=True, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
@@ -60,7 +62,7 @@ class Command(InventoryModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.operation.name} → {self.thing.code} #{self.pk}"
+        return f"{self.operation_name} → {self.thing.code} #{self.pk}"
 
     @property
     def is_final(self) -> bool:

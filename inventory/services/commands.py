@@ -101,6 +101,7 @@ def send_command(
         organization_id=thing.organization_id,
         thing=thing,
         operation=operation,
+        operation_name=operation.name,
         subject=command_subject(thing, operation),
         payload=payload,
         ttl=ttl,
@@ -145,7 +146,7 @@ def claim(command_id: int) -> Command | None:
     ).update(status=Status.SENT, sent_at=now)
     if not claimed:
         return None
-    related = ("thing__organization", "thing__location", "thing__thing_type", "operation")
+    related = ("thing__organization", "thing__location", "thing__thing_type")
     return Command.objects.select_related(*related).get(pk=command_id)
 
 

@@ -324,3 +324,12 @@ def test_subject_patterns_match_as_nats_does():
     assert not matches("acme.*.sensor.*.cmd.ping", "acme._.sensor.s-01.cmd.pong")
     assert matches("_SA.cmd.>", "_SA.cmd.s-01.reboot") and not matches("_SA.cmd.>", "_SA.cmd")
     assert not matches("a.b", "a.b.c") and not matches("a.b.c", "a.b")
+
+
+def test_the_history_outlives_the_operation(world, sensor, thing):
+    command = svc.send_command(thing, op(sensor, "ping"))
+    types.replace_operations(sensor, [{"name": "ping", "capability": "reply", "subject_suffix": "cmd.ping"}])
+    command.refresh_from_db()
+    assert command.operation is None and command.operation_name == "ping"
+    got = client_of(world.user("viewer")).get(url("command-detail", world.org, command.pk)).data
+    assert (got["operation"], got["operation_name"]) == (None, "ping")
