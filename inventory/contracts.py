@@ -10,10 +10,24 @@ expands the template for each thing when it connects, so one template serves eve
 - publish → publish allowed; subscribe → subscribe allowed;
 - reply → subscribe allowed on the request subject, and the response permission (`resp`: one reply to each request
   received, for as long as nats-server's default allows);
-- request → publish allowed on the request subject, and subscribe allowed on the thing's own inbox
-  `_INBOX.<thing code>.>`: **a device sends requests with the inbox prefix `_INBOX.<its code>`** (nats-py
-  `inbox_prefix`, nats.go `nats.CustomInboxPrefix`), never the default `_INBOX.>`, which would let it read every
-  other thing's replies;
+- request → publish allowed on the request subject;
+- every thing may subscribe on its own inbox `_INBOX.<thing code>.>` (replies, its twin watch): **a device uses
+  the inbox prefix `_INBOX.<its code>`** (nats-py `inbox_prefix`, nats.go `nats.CustomInboxPrefix`), never the
+  default `_INBOX.>`, which would let it read every other thing's replies;
+- the digital twin (`inventory.twin`): every thing puts its own reported state in the `twin` bucket (keys
+  `thing.<code>.<property>`) and gets and watches its own desired state in `twin_desired`, and nothing else in
+  the buckets. What nats-py needs for that, checked against nats-server: bucket info for both buckets (its
+  `key_value()`), a direct get of the last value of its own keys (`$JS.API.DIRECT.GET.<stream>.<subject>`: the
+  buckets allow direct gets), and a watch through a *named* consumer whose filter is in the request subject
+  (`$JS.API.CONSUMER.CREATE.<stream>.<name>.<filter>`), with its flow control. nats-py's `KeyValue.watch` creates
+  an unnamed consumer (`$JS.API.CONSUMER.CREATE.<stream>`, the filter only in the body), which would let a
+  device read every thing's desired state, so it is not granted: **a device watches its desired state with
+  `js.subscribe("$KV.twin_desired.thing.<code>.>", stream="KV_twin_desired", ordered_consumer=True,
+  config=ConsumerConfig(name=...))`** (nats.go's `jetstream` package names its consumers itself). Replies and
+  deliveries come to the thing's own inbox, granted here;
+- a type with commands that wait for offline things (a reply operation with a TTL): the thing may pull its own
+  pending commands from the stream `commands`, ack them and answer them (`inventory.commands`), through its own
+  inbox `_INBOX.<thing code>.>` as for requests;
 - an empty allow list would let NATS allow everything: a direction with nothing allowed denies `>`;
 - every thing may subscribe to its **config notification subject** `_SA.config.<its code>` (reserved: no operation
   may use the `_SA.` prefix): the control plane's platform service user publishes an empty message there whenever
@@ -28,7 +42,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from inventory import subjects
+from inventory import commands, subjects
 
 PUBLISH, SUBSCRIBE, REQUEST, REPLY = "publish", "subscribe", "request", "reply"
 CAPABILITIES = (PUBLISH, SUBSCRIBE, REQUEST, REPLY)
@@ -41,7 +55,7 @@ INBOX = "_INBOX.{{tag(thing)}}.>"
 RESPONSE = {"max": 1, "ttl": 0}
 EVERYTHING = ">"
 #: The reserved prefix of the control plane's subjects towards devices.
-RESERVED_PREFIX = "_SA"
+RESERVED_PREFIX = commands.PREFIX
 #: A thing's config notification subject, as a template.
 NOTIFY = "_SA.config.{{tag(thing)}}"
 
@@ -49,6 +63,16 @@ NOTIFY = "_SA.config.{{tag(thing)}}"
 def notify_subject(thing_code: str) -> str:
     """The subject a thing's config notifications arrive on."""
     return f"{RESERVED_PREFIX}.config.{thing_code}"
+
+#: The digital twin: put its own reported state, get and watch its own desired state (see above).
+TWIN_PUBLISH = (
+    "$KV.twin.thing.{{tag(thing)}}.>",
+    "$JS.API.STREAM.INFO.KV_twin",
+    "$JS.API.STREAM.INFO.KV_twin_desired",
+    "$JS.API.DIRECT.GET.KV_twin_desired.$KV.twin_desired.thing.{{tag(thing)}}.>",
+    "$JS.API.CONSUMER.CREATE.KV_twin_desired.*.$KV.twin_desired.thing.{{tag(thing)}}.>",
+    "$JS.FC.KV_twin_desired.>",
+)
 
 
 def inbox_prefix(thing_code: str) -> str:
@@ -71,9 +95,12 @@ def _unique(values: list[str]) -> list[str]:
     return list(dict.fromkeys(values))
 
 
-def scope_template(*, org: str, thing_type: str, prefix: str, operations: Iterable[tuple[str, str]]) -> dict:
+def scope_template(
+    *, org: str, thing_type: str, prefix: str, operations: Iterable[tuple[str, str]], queued_commands: bool = False
+) -> dict:
     """The template of the type's scoped key (`credentials.models.nats.scope_permission_limits` reads it), from the
-    organization's slug, the type's code and subject prefix, and its operations as `(capability, subject_suffix)`."""
+    organization's slug, the type's code and subject prefix, and its operations as `(capability, subject_suffix)`;
+    `queued_commands` when one of its commands waits for offline things."""
     pub: list[str] = []
     sub: list[str] = []
     replies = requests = False
@@ -87,14 +114,12 @@ def scope_template(*, org: str, thing_type: str, prefix: str, operations: Iterab
             sub.append(subject)
         replies |= capability == REPLY
         requests |= capability == REQUEST
-    if requests:
-        sub.append(INBOX)
+    pub += TWIN_PUBLISH
+    if queued_commands:
+        pub += commands.THING_QUEUE_PUBLISH
+    sub.append(INBOX)
     sub.append(NOTIFY)
     template: dict = {"pub_allow": _unique(pub), "sub_allow": _unique(sub)}
-    if not pub:
-        template["pub_deny"] = [EVERYTHING]
-    if not sub:
-        template["sub_deny"] = [EVERYTHING]
     if replies:
         template["resp"] = dict(RESPONSE)
     return template

@@ -3,7 +3,8 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from inventory.api import bulk, edge, views
+from inventory.api import bulk, commands, edge, views
+from inventory.twin.api import ThingTwinViewSet
 
 app_name = "inventory-api"
 
@@ -26,8 +27,20 @@ router.register(
     basename="enrollmenttoken",
 )
 router.register(f"{ORG}/leaf-nodes", edge.LeafNodeViewSet, basename="leafnode")
+router.register(rf"{ORG}/things/(?P<thing_id>[0-9]+)/commands", commands.ThingCommandViewSet, basename="thing-command")
+router.register(f"{ORG}/commands", commands.CommandViewSet, basename="command")
 
 urlpatterns = [
+    path(
+        "orgs/<str:org_slug>/things/<int:pk>/twin/",
+        ThingTwinViewSet.as_view({"get": "snapshot"}),
+        name="thing-twin",
+    ),
+    path(
+        "orgs/<str:org_slug>/things/<int:pk>/twin/desired/<str:property>/",
+        ThingTwinViewSet.as_view({"put": "set_desired", "delete": "clear_desired"}),
+        name="thing-twin-desired",
+    ),
     *router.urls,
     path("orgs/<slug:org_slug>/inventory/import/", bulk.InventoryImportView.as_view(), name="inventory-import"),
     path("orgs/<slug:org_slug>/inventory/export/", bulk.InventoryExportView.as_view(), name="inventory-export"),

@@ -1,3 +1,4 @@
+from inventory.models.commands import Command  # noqa: F401
 from inventory.models.contracts import MessageSchema, Operation, ThingType  # noqa: F401
 from inventory.models.edge import LeafNode  # noqa: F401
 from inventory.models.enrollment import DeviceState, EnrollmentToken  # noqa: F401
