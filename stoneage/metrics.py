@@ -207,7 +207,7 @@ COMMAND_OUTCOMES = SharedCounter(
     "stoneage_command_outcomes_total",
     "Commands sent to things, by outcome.",
     ("status",),
-    known=("sent", "acknowledged", "failed", "timed_out"),
+    known=("sent", "acknowledged", "failed", "timed_out", "expired"),
 )
 TASK_FAILURES = SharedCounter(
     "stoneage_celery_task_failures_total", "Celery tasks that failed for good (retries exhausted).", ("task",)
