@@ -254,10 +254,10 @@ def test_a_command_sent_while_nats_is_down_waits_and_goes_out_when_it_is_back(ac
     # The worker could not connect: the command is back to queued (nothing was sent), not failed.
     wait_until(
         lambda: (
-            f"Command {command.pk} not sent" in log_tail(live.WORKER_LOGS[0], 200)
+            f"Command {command.pk} not sent" in log_tail(live.WORKER_LOGS[0], 5000)
             and Command.objects.filter(pk=command.pk, status="queued", sent_at__isnull=True).exists()
         ),
-        10,
+        30,
         what="the worker to give the command back",
     )
     nats_server.start()
