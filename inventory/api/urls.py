@@ -3,7 +3,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from inventory.api import bulk, edge, views
+from inventory.api import bulk, device_tokens, edge, views
 
 app_name = "inventory-api"
 
@@ -24,6 +24,9 @@ router.register(
     rf"{ORG}/things/(?P<thing_id>[0-9]+)/enrollment-tokens",
     views.EnrollmentTokenViewSet,
     basename="enrollmenttoken",
+)
+router.register(
+    rf"{ORG}/things/(?P<thing_id>[0-9]+)/http-tokens", device_tokens.DeviceTokenViewSet, basename="devicetoken"
 )
 router.register(f"{ORG}/leaf-nodes", edge.LeafNodeViewSet, basename="leafnode")
 
