@@ -109,3 +109,28 @@ def test_contract_expansion_follows_nats_server(world, thing):
     assert gateway.matches("a.>", "a.b.c") and not gateway.matches("a.>", "a")
     assert gateway.expand("x.{{tag(thing)}}.{{tag(location)}}", ["thing:t", "location:l"]) == ["x.t.l"]
     assert gateway.expand("x.{{tag(missing)}}", ["thing:t"]) == []
+
+
+# --- Admin --------------------------------------------------------------------------------------------------------
+
+
+def test_an_owner_issues_an_http_token_from_the_thing_admin_and_an_admin_revokes_it(world, thing):
+    from tests.inventory.admin_support import admin_url
+    from tests.inventory.test_admin import run_action
+    from tests.inventory.test_enrollment_admin import signed_in
+
+    run_action(signed_in(world.user("viewer")), "issue_http_token", thing)
+    assert not DeviceToken.objects.exists()
+    response = run_action(signed_in(world.user("owner")), "issue_http_token", thing, follow=False)
+    assert response.status_code == 200 and "no-store" in response["Cache-Control"]
+    secret = response.context["secret"]
+    assert secret.startswith("sah_") and secret in response.content.decode()
+    row = DeviceToken.objects.get()
+    listing = signed_in(world.user("admin")).get(admin_url("devicetoken"))
+    assert row.prefix in listing.content.decode() and secret not in listing.content.decode()
+    run_action(signed_in(world.user("admin")), "revoke", row, model="devicetoken")
+    row.refresh_from_db()
+    assert row.status == "revoked"
+    device = APIClient()
+    device.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    assert device.post(PUBLISH, {"subject": "a.b", "payload": 1}, format="json").status_code == 401
