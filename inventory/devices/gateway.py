@@ -311,6 +311,13 @@ class GatewayView(APIView):
         set_actor(name=str(request.user))
         set_organization(request.user.thing.organization_id)
 
+    def finalize_response(self, request, response, *args, **kwargs):
+        # Device data (messages, twin state) is data-plane traffic, not a change of the control plane: like a
+        # publish over NATS it is not written to the audit log. Refusals are (the request log keeps them).
+        if response.status_code < 400:
+            request._request.audit_skip = True
+        return super().finalize_response(request, response, *args, **kwargs)
+
     def handle_exception(self, exc):
         if isinstance(exc, NatsUnavailable):
             exc = NatsDown()

@@ -28,6 +28,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from rest_framework import authentication, exceptions, permissions
 
@@ -85,14 +86,24 @@ class ThingDevice:
         return f"thing:{self.thing.pk}"
 
 
-def _things():
-    return Thing.objects.select_related("organization", "thing_type", "thing_type__signing_key", "location")
+#: A thing's NATS user, when it has one, must be switched on with its account (what nats-server checks).
+_USER_ON = {"nats_user__active": True, "nats_user__account__active": True, "nats_user__account__suspended": False}
 
 
-def thing_of_user(user) -> Thing | None:
-    """The active thing owning this (already checked active) NATS user, or None."""
-    thing = _things().filter(nats_user=user, active=True, organization__active=True).first()
-    return thing
+def active_things():
+    """Active things of active organizations whose NATS user, if any, is switched on: one query per request."""
+    return (
+        Thing.objects.select_related(
+            "organization", "thing_type", "thing_type__signing_key", "location", "nats_user", "nats_user__account"
+        )
+        .filter(active=True, organization__active=True)
+        .filter(Q(nats_user__isnull=True) | Q(**_USER_ON))
+    )
+
+
+def thing_of_key(**user_lookup) -> Thing | None:
+    """The active thing whose switched-on NATS user matches `user_lookup` (e.g. `public_key=...`)."""
+    return active_things().filter(**{f"nats_user__{k}": v for k, v in user_lookup.items()}, **_USER_ON).first()
 
 
 def _refuse():
@@ -100,14 +111,22 @@ def _refuse():
 
 
 class SessionThingAuthentication(auth.DeviceAuthentication):
-    """The device session of `inventory.devices.auth`, for a thing's NATS user."""
+    """The device session of `inventory.devices.auth`, for a thing's NATS user (read afresh each request)."""
 
     def authenticate(self, request):
-        found = super().authenticate(request)
-        if found is None:
+        header = authentication.get_authorization_header(request).split()
+        if not header or header[0].lower() != self.keyword.lower().encode():
             return None
-        device, token = found
-        thing = thing_of_user(device.nats_user)
+        if len(header) != 2:
+            raise exceptions.AuthenticationFailed("Send `Authorization: Device <token>`.")
+        try:
+            token = header[1].decode("ascii")
+        except UnicodeDecodeError:
+            _refuse()
+        session = cache.get(auth.SESSION_PREFIX + auth._digest(token))
+        if not session:
+            raise exceptions.AuthenticationFailed("The device session is unknown or expired; authenticate again.")
+        thing = thing_of_key(pk=session["user"], public_key=session["key"])
         if thing is None:
             _refuse()
         return ThingDevice(thing, "session"), token
@@ -142,8 +161,7 @@ class NKeySignatureAuthentication(authentication.BaseAuthentication):
         message = string_to_sign(request.method, request._request.get_full_path(), ts, request._request.body)
         if not natsjwt.verify_signature(public_key, message, raw):
             _refuse()
-        user = auth.active_device_user(public_key=public_key)
-        thing = thing_of_user(user) if user is not None else None
+        thing = thing_of_key(public_key=public_key)
         if thing is None:
             _refuse()
         # The same signed request twice within the window is a replay (checked last: a bad signature burns nothing).
@@ -172,20 +190,15 @@ class DeviceTokenAuthentication(authentication.BaseAuthentication):
         match = _TOKEN.match(text)
         if match is None:
             return None  # not a device token: another scheme may know it
-        token = (
-            DeviceToken.objects.select_related("thing", "thing__nats_user", "thing__nats_user__account")
-            .filter(prefix=match.group(1))
-            .first()
-        )
+        token = DeviceToken.objects.filter(prefix=match.group(1)).first()
         if token is None or not hmac.compare_digest(token.secret_hash, hash_secret(text)):
             _refuse()
         if token.status != "active":
             raise exceptions.AuthenticationFailed(f"This device token is {token.status}.")
-        thing = _things().filter(pk=token.thing_id, active=True, organization__active=True).first()
+        # Its NATS user revoked or its account switched off: refused here too.
+        thing = active_things().filter(pk=token.thing_id).first()
         if thing is None:
             _refuse()
-        if thing.nats_user_id is not None and auth.active_device_user(pk=thing.nats_user_id) is None:
-            _refuse()  # its NATS user is revoked or its account switched off: refused here too
         now = timezone.now()
         if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
             DeviceToken.objects.filter(pk=token.pk).update(last_used_at=now)
