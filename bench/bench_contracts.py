@@ -24,31 +24,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
-import io
 import os
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-os.environ["DATABASE_URL"] = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bench_contracts")
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "stoneage.settings")
-os.environ.setdefault("DEBUG", "1")
-os.environ.setdefault("STONEAGE_SECRET_KEYS", base64.urlsafe_b64encode(os.urandom(32)).decode())
-os.environ.setdefault("LOG_LEVEL", "WARNING")
+from bench.support import Stack, live_django, production_stack  # noqa: E402
 
-import django  # noqa: E402
-
-django.setup()
+live_django(os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bench_contracts"))
 
 import nats  # noqa: E402
-from django.conf import settings  # noqa: E402
-from django.core.management import call_command  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 from nats.aio.client import RawCredentials  # noqa: E402
 
@@ -61,17 +49,7 @@ from inventory.contracts import inbox_prefix  # noqa: E402
 from inventory.models import Thing  # noqa: E402
 from inventory.services import types  # noqa: E402
 from tenancy.models import Organization  # noqa: E402
-from tests.integration.support import (  # noqa: E402
-    CeleryProcess,
-    EventLoopThread,
-    NatsServer,
-    RedisServer,
-    celery_env,
-    database_url,
-    free_port,
-    use_broker,
-    wait_until,
-)
+from tests.integration.support import use_broker, wait_until  # noqa: E402
 
 PROVISION_GOAL = 1000.0  # things per second
 ENFORCED_GOAL = 2.0  # seconds for 1,000 things
@@ -170,7 +148,8 @@ class Fleet:
         await self.observer.close()
 
 
-def measure(server: NatsServer, loop: EventLoopThread, count: int, changes: int) -> None:
+def measure(stack: Stack, count: int, changes: int) -> None:
+    server, loop = stack.server, stack.loop
     organization = Organization.objects.create(name="Acme", slug="acme")
     # The default limit is 1,000 connections per account: the things and the observer need more.
     nats_svc.update_account(Account.objects.get(organization=organization), max_connections=-1)
@@ -258,39 +237,8 @@ def main() -> int:
     args = parser.parse_args()
     count, changes = max(10, min(args.things, 5000)), max(1, min(args.changes, 9))
 
-    work = Path(tempfile.mkdtemp(prefix="bench-contracts-"))
-    if connection.vendor == "sqlite":  # a file, so that the worker process shares it
-        connection.settings_dict["TEST"]["NAME"] = str(work / "db.sqlite3")
-    else:
-        connection.settings_dict["TEST"]["NAME"] = f"test_bench_contracts_{os.getpid()}"
-    database = connection.creation.create_test_db(verbosity=0, autoclobber=True)
-    loop = EventLoopThread()
-    redis = worker = server = None
-    try:
-        nats_svc.bootstrap()
-        port = free_port()
-        call_command("nats_export", output=str(work / "nats"), port=port, websocket_port=0, stdout=io.StringIO())
-        server = NatsServer(work / "nats", port).start()
-        settings.NATS_URL = server.url
-        call_command("nats_reconcile", stdout=io.StringIO())
-        redis = RedisServer(work).start()
-        env = celery_env(
-            settings_module="stoneage.settings",
-            database=database_url(connection.settings_dict),
-            broker=redis.url,
-            nats_url=server.url,
-        )
-        worker = CeleryProcess("worker", work, env, "--pool", "solo").start()
-        print(f"database {connection.vendor}; nats-server {server.url}; one Celery worker (solo pool)")
-        with use_broker(redis.url):
-            measure(server, loop, count, changes)
-    finally:
-        for process in (worker, server, redis):
-            if process is not None:
-                process.stop()
-        loop.close()
-        connection.creation.destroy_test_db(database, verbosity=0)
-        shutil.rmtree(work, ignore_errors=True)
+    with production_stack("contracts") as stack, use_broker(stack.redis.url):
+        measure(stack, count, changes)
     return 0
 
 

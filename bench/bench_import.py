@@ -24,52 +24,20 @@ Runtime: under a minute.
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import os
-import secrets
-import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-#: A PostgreSQL database of the benchmark's own, emptied at every run (never the one DATABASE_URL names).
-DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bench_import")
-os.environ.update(
-    DATABASE_URL=DATABASE_URL,
-    DEBUG="0",  # production settings: no query log in memory
-    SECRET_KEY=secrets.token_urlsafe(40),
-    ALLOWED_HOSTS="testserver",
-    SECURE_SSL_REDIRECT="false",
-    CELERY_BROKER_URL="memory://",  # NATS pushes queued by the setup go nowhere
-    LOG_LEVEL="WARNING",
-)
-os.environ.setdefault("STONEAGE_SECRET_KEYS", base64.urlsafe_b64encode(os.urandom(32)).decode())
-os.environ.setdefault("STONEAGE_AUDIT_KEYS", base64.urlsafe_b64encode(os.urandom(32)).decode())
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "stoneage.settings")
+from bench.report import result  # noqa: E402
+from bench.support import migrate_afresh, production_settings  # noqa: E402
 
-from report import result  # noqa: E402
+#: A PostgreSQL database of the benchmark's own, emptied at every run (never the one DATABASE_URL names).
+DATABASE_URL = production_settings("bench_import")
 
 GOAL = 1_000  # things per second
-
-
-def reset_database(url: str) -> None:
-    """Create the database when missing and empty its schema: the run owns it."""
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    if parts.scheme not in ("postgres", "postgresql", "pgsql") or "bench" not in name:
-        raise SystemExit(f"BENCH_DATABASE_URL must name a PostgreSQL database of the bench's own (with 'bench'): {url}")
-    admin = parts._replace(path="/postgres").geturl()
-    databases = subprocess.run(
-        ["psql", admin, "-tAc", "SELECT datname FROM pg_database"], capture_output=True, text=True, check=True
-    ).stdout.split()
-    if name not in databases:
-        subprocess.run(["psql", admin, "-qc", f'CREATE DATABASE "{name}"'], check=True)
-    subprocess.run(
-        ["psql", url, "-qc", "DROP SCHEMA public CASCADE; CREATE SCHEMA public;"], check=True, capture_output=True
-    )
 
 
 def raw_rate(count: int, signing_input: bytes) -> float:
@@ -108,13 +76,7 @@ def main() -> int:
     args = parser.parse_args()
     count = max(100, min(args.things, 100_000))
 
-    reset_database(DATABASE_URL)
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+    migrate_afresh(DATABASE_URL)
     from audit.models import AuditEvent
     from credentials.models import Account, NatsUser
     from credentials.services import nats as nats_svc

@@ -25,32 +25,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import io
-import os
 import random
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from unittest import mock
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "stoneage.settings")
-os.environ.setdefault("DEBUG", "1")
-os.environ.setdefault("STONEAGE_SECRET_KEYS", base64.urlsafe_b64encode(os.urandom(32)).decode())
-os.environ.setdefault("LOG_LEVEL", "WARNING")
+from bench.support import live_django, production_stack  # noqa: E402
 
-import django  # noqa: E402
-
-django.setup()
+live_django()
 
 from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
-from django.db import connection, transaction  # noqa: E402
+from django.db import transaction  # noqa: E402
 
 from bench.report import result  # noqa: E402
 from credentials import outbox  # noqa: E402
@@ -59,13 +50,9 @@ from credentials.models import Account  # noqa: E402
 from credentials.services import nats as svc  # noqa: E402
 from tenancy.models import Organization  # noqa: E402
 from tests.integration.support import (  # noqa: E402
-    CeleryProcess,
     Client,
     EventLoopThread,
     NatsServer,
-    RedisServer,
-    celery_env,
-    database_url,
     free_port,
     use_broker,
     wait_until,
@@ -231,43 +218,12 @@ def main() -> int:
     changes, revocations = max(5, min(args.changes, 500)), max(0, min(args.revocations, 200))
     accounts = max(10, min(args.accounts, 5000))
 
-    work = Path(tempfile.mkdtemp(prefix="bench-nats-"))
-    if connection.vendor == "sqlite":  # a file, so that the worker process shares it
-        connection.settings_dict["TEST"]["NAME"] = str(work / "db.sqlite3")
-    else:
-        connection.settings_dict["TEST"]["NAME"] = f"test_bench_nats_{os.getpid()}"
-    database = connection.creation.create_test_db(verbosity=0, autoclobber=True)
-    loop = EventLoopThread()
-    redis = worker = server = None
-    try:
-        svc.bootstrap()
-        port = free_port()
-        call_command("nats_export", output=str(work / "nats"), port=port, websocket_port=0, stdout=io.StringIO())
-        server = NatsServer(work / "nats", port).start()
-        settings.NATS_URL = server.url
-        call_command("nats_reconcile", stdout=io.StringIO())
-        redis = RedisServer(work).start()
-        env = celery_env(
-            settings_module="stoneage.settings",
-            database=database_url(connection.settings_dict),
-            broker=redis.url,
-            nats_url=server.url,
-        )
-        worker = CeleryProcess("worker", work, env, "--pool", "solo").start()
-
-        print(f"database {connection.vendor}; nats-server {server.url}; one Celery worker (solo pool)")
-        with use_broker(redis.url):
-            measure_latency(server, loop, changes, revocations)
-        worker.stop()
-        server.stop()
-        measure_reconcile(work / "nats-empty", free_port(), accounts, loop)
-    finally:
-        for process in (worker, server, redis):
-            if process is not None:
-                process.stop()
-        loop.close()
-        connection.creation.destroy_test_db(database, verbosity=0)
-        shutil.rmtree(work, ignore_errors=True)
+    with production_stack("nats") as stack:
+        with use_broker(stack.redis.url):
+            measure_latency(stack.server, stack.loop, changes, revocations)
+        stack.worker.stop()
+        stack.server.stop()
+        measure_reconcile(stack.work / "nats-empty", free_port(), accounts, stack.loop)
     return 0
 
 

@@ -95,6 +95,7 @@ def codec_figures(seconds: float) -> None:
     )  # fmt: skip
     result("Nebula CA signer load (once per operation)", f"{1e6 / load:,.1f} µs")
 
+
 def service_rate(hosts: int) -> tuple[float, str]:
     """Certificates per second renewed by `renew_due_hosts`, database included."""
     vendor = throwaway_django()

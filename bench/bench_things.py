@@ -15,84 +15,48 @@ queries of a page at 100,000 things against those at 5. Goal: p95 <= 50 ms, quer
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-os.environ.setdefault("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bench_things")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.report import result  # noqa: E402
+from bench.support import (  # noqa: E402
+    World,
+    deep_page,
+    page_figures,
+    production_settings,
+    queries_per_page,
+    run_list_bench,
+)
 
-from bench_lists import DATABASE_URL, GOAL_MS, PAGE, deep_page, reset_database, timed  # noqa: E402
-from report import result  # noqa: E402
+DATABASE_URL = production_settings("bench_things")
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=100_000, help="things in the big organization")
-    parser.add_argument("--requests", type=int, default=40, help="timed requests per figure")
-    args = parser.parse_args()
-    rows, requests = max(1_000, min(args.rows, 500_000)), max(10, min(args.requests, 200))
-
-    reset_database(DATABASE_URL)
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    started = time.perf_counter()
-    call_command("migrate", verbosity=0)
-    migrated = time.perf_counter()
-    world = build(rows)
-    built = time.perf_counter()
-    print(f"migrate {migrated - started:.1f} s, {rows:,} things in {built - migrated:.1f} s", flush=True)
-    result(f"things bench: migrate + create {rows:,} things", f"{built - started:.1f} s")
-    measure(world, requests)
-    print(f"total {time.perf_counter() - started:.1f} s", flush=True)
-    return 0
+    return run_list_bench(
+        __doc__.splitlines()[0],
+        DATABASE_URL,
+        rows=100_000,
+        most=500_000,
+        rows_help="things in the big organization",
+        made="{rows:,} things",
+        figure="things bench: migrate + create {rows:,} things",
+        fill=fill,
+        measure=measure,
+    )
 
 
 # --- Data -----------------------------------------------------------------------------------------------------
 
 
-class World:
-    def __init__(self, big, small, token, small_token, thing_type, site):
-        self.big, self.small, self.token, self.small_token = big, small, token, small_token
-        self.thing_type, self.site = thing_type, site
-
-
-def build(rows: int) -> World:
-    from django.contrib.auth import get_user_model
-    from django.db import connection
-
-    import audit
-    from credentials.services import nats as nats_svc
-    from tenancy.models import ApiToken, Membership, Organization
-
-    User = get_user_model()
-    with connection.cursor() as cursor:
-        cursor.execute("SET synchronous_commit TO off")
-        cursor.execute("SET gin_pending_list_limit TO '512MB'")
-    nats_svc.bootstrap()
-    organizations, tokens, firsts = [], [], []
-    for index, size in enumerate([rows, 5, 5, 5]):
-        owner = User.objects.create_user(f"owner-{index}", password=None)
-        organization = Organization.objects.create(name=f"Fleet {index}", slug=f"fleet-{index}")
-        Membership.objects.create(user=owner, organization=organization, role="owner")
-        token = ApiToken(user=owner, organization=organization, name="bench")
-        raw = token.set_new_secret()
-        token.save()
-        clock = time.perf_counter()
-        with audit.disabled():
-            firsts.append(fleet(organization, size))
-        if size == rows:
-            print(f"{size:,} things and their places in {time.perf_counter() - clock:.1f} s", flush=True)
-        organizations.append(organization)
-        tokens.append(raw)
-    with connection.cursor() as cursor:
-        cursor.execute("VACUUM ANALYZE")
-    return World(organizations[0], organizations[1], tokens[0], tokens[1], *firsts[0])
+def fill(organization, owner, size: int, big: bool):
+    """One organization's inventory (`fleet`), its creation timed for the big one."""
+    clock = time.perf_counter()
+    made = fleet(organization, size)
+    if big:
+        print(f"{size:,} things and their places in {time.perf_counter() - clock:.1f} s", flush=True)
+    return made
 
 
 def fleet(organization, size: int):
@@ -151,15 +115,10 @@ def fleet(organization, size: int):
 
 
 def measure(world: World, requests: int) -> None:
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-    from rest_framework.test import APIClient
-
     from inventory.models import Thing
 
-    big, small = APIClient(), APIClient()
-    big.credentials(HTTP_AUTHORIZATION=f"Bearer {world.token}")
-    small.credentials(HTTP_AUTHORIZATION=f"Bearer {world.small_token}")
+    thing_type, site = world.made
+    big, small = world.clients()
     queryset = Thing.objects.filter(organization=world.big)
     rows = queryset.count()
     depth = int(rows * 0.9)
@@ -167,27 +126,13 @@ def measure(world: World, requests: int) -> None:
     pages = [
         ("first page", {}),
         (f"deep page (row {depth:,}, cursor)", deep_page(queryset, depth)),
-        ("filtered page (type, active)", {"thing_type": world.thing_type.pk, "active": "true"}),
-        ("location subtree (a site)", {"location_within": world.site.pk}),
+        ("filtered page (type, active)", {"thing_type": thing_type.pk, "active": "true"}),
+        ("location subtree (a site)", {"location_within": site.pk}),
         ("metadata pair", {"metadata": "vendor:globex"}),
         ("search", {"search": "thing-04213"}),
     ]
-    for name, params in pages:
-        p50, p95, count = timed(big, url, {"limit": PAGE, **params}, requests)
-        print(f"things {name:34} p50 {p50:6.1f} ms  p95 {p95:6.1f} ms  ({count} rows)", flush=True)
-        result(
-            f"things list at {rows:,} things: {name}, {PAGE} a page",
-            f"p95 {p95:.1f} ms (p50 {p50:.1f} ms)",
-            goal=f"p95 <= {GOAL_MS:.0f} ms",
-            met=p95 <= GOAL_MS,
-        )
-    counts = []
-    for client, slug in ((big, world.big.slug), (small, world.small.slug)):
-        page_url = f"/api/v1/orgs/{slug}/things/"
-        client.get(page_url, {"limit": PAGE})  # the token's last use is recorded once a minute
-        with CaptureQueriesContext(connection) as queries:
-            assert client.get(page_url, {"limit": PAGE}).status_code == 200
-        counts.append(len(queries))
+    page_figures(big, url, pages, requests, label="things", width=34, figure=f"things list at {rows:,} things")
+    counts = queries_per_page(world, big, small, "things")
     print(f"things queries per page: {counts[0]} at {rows:,} things, {counts[1]} at 5 things", flush=True)
     result(
         "things list: queries per page",

@@ -19,6 +19,8 @@ log = logging.getLogger(__name__)
 
 PUSH_ACCOUNT = "credentials.tasks.nats.push_account"
 PUSH_PENDING = "credentials.tasks.nats.push_pending"
+#: After an organization's account is first on NATS, its platform service user creates the twin buckets.
+CREATE_TWIN_BUCKETS = "inventory.tasks.create_twin_buckets"
 
 
 def push_account(account_id: int) -> None:
@@ -29,6 +31,11 @@ def push_account(account_id: int) -> None:
 def push_pending() -> None:
     """Queue a run over every account behind and every account deletion still owed to NATS."""
     _send(PUSH_PENDING, what="the pending NATS pushes and account deletions")
+
+
+def create_twin_buckets(account_id: int) -> None:
+    """Queue the creation of the digital-twin buckets in an account that was just pushed for the first time."""
+    _send(CREATE_TWIN_BUCKETS, account_id, what=f"the twin buckets of account {account_id}")
 
 
 def _send(task: str, *args, what: str) -> None:

@@ -41,6 +41,7 @@ from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
+from credentials import outbox
 from credentials.codecs import natsjwt as nj
 from credentials.models import Account, AccountTombstone
 from credentials.services import nats as svc
@@ -272,13 +273,25 @@ def _send_updates(updates: list[Job], report: PushReport) -> tuple[list[Job], li
     outcomes = send_jobs(claimed, send_by=started + sending)
     sent = list(zip(claimed, outcomes, strict=True))
     with transaction.atomic():
+        first_pushes = _first_pushes(sent)
         for job, outcome in sent:
             _record(job, outcome, report)
         # A request that got no answer may still land: its lease runs out instead of being released.
         answered = [job.account_id for job, outcome in sent if not isinstance(outcome, Exception)]
         Account.objects.filter(pk__in=answered, push_lease_until=lease).update(push_lease_until=None)
     claimed_ids = {job.account_id for job in claimed}
+    for account_id in first_pushes:
+        transaction.on_commit(lambda account_id=account_id: outbox.create_twin_buckets(account_id))
     return [job for job in updates if job.account_id not in claimed_ids], sent
+
+
+def _first_pushes(sent: list[tuple[Job, object]]) -> list[int]:
+    """Organization accounts whose first push just landed: their twin buckets are created next."""
+    landed = [job.account_id for job, outcome in sent if not isinstance(outcome, Exception)]
+    if not landed:
+        return []
+    first = Account.objects.filter(pk__in=landed, pushed_revision=0, organization__isnull=False)
+    return list(first.values_list("pk", flat=True))
 
 
 def _redeletions(sent: list[tuple[Job, object]], deletes: list[Job]) -> list[Job]:

@@ -30,7 +30,7 @@ import csv
 import io
 import json
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -318,6 +318,21 @@ def _no_clash(*args, **kwargs) -> dict[str, str]:
     return {}
 
 
+class _Coded:
+    """The rows of one kind that carry a code: the first row of each code in the file, and the codes the
+    organization already has (duplicates in the file are reported)."""
+
+    def __init__(self, job: _Import, kind: str, model):
+        self.kind, self.model = kind, model
+        self.rows = job.source.rows[kind]
+        self.firsts = job.unique(self.rows, lambda r: _text(r.data.get("code")), model, "code")
+        self.taken = job.taken(model, self.firsts)
+
+    def stands_for(self, row: Row, code: str) -> bool:
+        """Whether `row` is what references by `code` mean: its first row in the file, and the code is new."""
+        return self.firsts.get(code) is row and code not in self.taken
+
+
 class _Import:
     def __init__(self, organization, source: Source):
         self.organization = organization
@@ -405,6 +420,41 @@ class _Import:
     def clash(self, row: Row, model, code: str) -> None:
         self.error(row, "code", f"A {model._meta.verbose_name} with code {code!r} already exists in this organization.")
 
+    def read_coded(
+        self, coded: _Coded, defaults: dict[str, Any], *, reserve: bool = True
+    ) -> Iterator[tuple[Row, int | None, dict[str, Any], str]]:
+        """Each row of `coded` whose values read, with a primary key reserved for it (None without `reserve`), its
+        values and its code; a code the organization already has is reported."""
+        rows = coded.rows
+        ids = iter(reserve_primary_keys(coded.model, len(rows)) if reserve else [None] * len(rows))
+        for row in rows:
+            pk = next(ids)
+            values = self.values(row, COLUMNS[coded.kind], defaults)
+            if values is None:
+                continue
+            code = _text(values["code"])
+            if code in coded.taken:
+                self.clash(row, coded.model, code)
+            yield row, pk, values, code
+
+    def new_type(self, coded: _Coded, pk: int | None, code: str, values: dict[str, Any], **fields):
+        """A thing type or a location type from its row's values."""
+        return coded.model(
+            pk=pk,
+            organization=self.organization,
+            code=code,
+            name=_text(values["name"]),
+            description=_text(values["description"]),
+            metadata_schema=values["metadata_schema"],
+            **fields,
+        )
+
+    def keep(self, coded: _Coded, row: Row, obj, found: dict) -> None:
+        """A new row of the import; the one its code stands for is what the file's references by code find."""
+        if coded.stands_for(row, obj.code):
+            found[obj.code] = obj
+        self.new[coded.kind].append(obj)
+
     # Kinds
 
     def validate_message_schemas(self) -> None:
@@ -445,34 +495,17 @@ class _Import:
         return self.schemas[key]
 
     def validate_thing_types(self) -> None:
-        rows = self.source.rows["thing_types"]
-        firsts = self.unique(rows, lambda r: _text(r.data.get("code")), ThingType, "code")
-        taken = self.taken(ThingType, firsts)
-        ids = iter(reserve_primary_keys(ThingType, len(rows)))
-        for row in rows:
-            pk = next(ids)
-            values = self.values(row, COLUMNS["thing_types"], {"metadata_schema": {}, "operations": []})
-            if values is None:
-                continue
-            code = _text(values["code"])
-            if code in taken:
-                self.clash(row, ThingType, code)
-            thing_type = ThingType(
-                pk=pk,
-                organization=self.organization,
-                code=code,
-                name=_text(values["name"]),
-                description=_text(values["description"]),
-                subject_prefix=_text(values["subject_prefix"]) or ThingType._meta.get_field("subject_prefix").default,
-                metadata_schema=values["metadata_schema"],
+        coded = _Coded(self, "thing_types", ThingType)
+        default_prefix = ThingType._meta.get_field("subject_prefix").default
+        for row, pk, values, code in self.read_coded(coded, {"metadata_schema": {}, "operations": []}):
+            thing_type = self.new_type(
+                coded, pk, code, values, subject_prefix=_text(values["subject_prefix"]) or default_prefix
             )
             valid = self.check(row, thing_type, ["organization", "signing_key"])
             valid = self.type_operations(row, thing_type, values["operations"]) and valid
             if not valid:
                 self.invalid.add(id(thing_type))
-            if firsts.get(code) is row and code not in taken:
-                self.thing_types[code] = thing_type
-            self.new["thing_types"].append(thing_type)
+            self.keep(coded, row, thing_type, self.thing_types)
 
     def type_operations(self, row: Row, thing_type: ThingType, specs: Any) -> bool:
         if not isinstance(specs, list):
@@ -518,30 +551,11 @@ class _Import:
         return ok
 
     def validate_location_types(self) -> None:
-        rows = self.source.rows["location_types"]
-        firsts = self.unique(rows, lambda r: _text(r.data.get("code")), LocationType, "code")
-        taken = self.taken(LocationType, firsts)
-        ids = iter(reserve_primary_keys(LocationType, len(rows)))
-        for row in rows:
-            pk = next(ids)
-            values = self.values(row, COLUMNS["location_types"], {"metadata_schema": {}})
-            if values is None:
-                continue
-            code = _text(values["code"])
-            if code in taken:
-                self.clash(row, LocationType, code)
-            location_type = LocationType(
-                pk=pk,
-                organization=self.organization,
-                code=code,
-                name=_text(values["name"]),
-                description=_text(values["description"]),
-                metadata_schema=values["metadata_schema"],
-            )
+        coded = _Coded(self, "location_types", LocationType)
+        for row, pk, values, code in self.read_coded(coded, {"metadata_schema": {}}):
+            location_type = self.new_type(coded, pk, code, values)
             self.check(row, location_type, ["organization"])
-            if firsts.get(code) is row and code not in taken:
-                self.location_types[code] = location_type
-            self.new["location_types"].append(location_type)
+            self.keep(coded, row, location_type, self.location_types)
 
     def resolve(self, row: Row, name: str, code: str, found: dict, model) -> Any:
         """The row of this organization (or of the file) with `code`, or None with an error recorded."""
@@ -563,22 +577,12 @@ class _Import:
             found.setdefault(code, None)
 
     def validate_locations(self) -> None:
-        rows = self.source.rows["locations"]
-        firsts = self.unique(rows, lambda r: _text(r.data.get("code")), Location, "code")
-        taken = self.taken(Location, firsts)
-        self.prefetch(LocationType, {_text(r.data.get("type")) for r in rows}, self.location_types)
-        parents = {_text(r.data.get("parent")) for r in rows} - (set(firsts) - taken)
+        coded = _Coded(self, "locations", Location)
+        self.prefetch(LocationType, {_text(r.data.get("type")) for r in coded.rows}, self.location_types)
+        parents = {_text(r.data.get("parent")) for r in coded.rows} - (set(coded.firsts) - coded.taken)
         self.prefetch(Location, parents, self.locations)
-        ids = iter(reserve_primary_keys(Location, len(rows)))
         built: list[tuple[Row, Location, str]] = []
-        for row in rows:
-            pk = next(ids)
-            values = self.values(row, COLUMNS["locations"], {"metadata": {}, "latitude": None, "longitude": None})
-            if values is None:
-                continue
-            code = _text(values["code"])
-            if code in taken:
-                self.clash(row, Location, code)
+        for row, pk, values, code in self.read_coded(coded, {"metadata": {}, "latitude": None, "longitude": None}):
             location = Location(
                 pk=pk,
                 organization=self.organization,
@@ -591,10 +595,8 @@ class _Import:
                 longitude=values["longitude"],
                 metadata=values["metadata"],
             )
-            if firsts.get(code) is row and code not in taken:
-                self.locations[code] = location
+            self.keep(coded, row, location, self.locations)
             built.append((row, location, _text(values["parent"])))
-            self.new["locations"].append(location)
         for row, location, parent in self.tree_order(built):
             location.parent = self.locations.get(parent) if parent else None
             exclude = ["organization", "location_type", "parent", "path"]
@@ -665,20 +667,13 @@ class _Import:
         self.error(row, "parent", f"No location with code {parent!r} in this organization or the file.")
 
     def validate_things(self) -> None:
-        rows = self.source.rows["things"]
-        firsts = self.unique(rows, lambda r: _text(r.data.get("code")), Thing, "code")
-        taken = self.taken(Thing, firsts)
-        self.prefetch(ThingType, {_text(r.data.get("type")) for r in rows}, self.thing_types)
-        self.prefetch(Location, {_text(r.data.get("location")) for r in rows}, self.locations)
+        coded = _Coded(self, "things", Thing)
+        self.prefetch(ThingType, {_text(r.data.get("type")) for r in coded.rows}, self.thing_types)
+        self.prefetch(Location, {_text(r.data.get("location")) for r in coded.rows}, self.locations)
         account = None
         nats_names: set[str] = set()
-        for row in rows:
-            values = self.values(row, COLUMNS["things"], {"metadata": {}, "active": None, "nats": "none"})
-            if values is None:
-                continue
-            code = _text(values["code"])
-            if code in taken:
-                self.clash(row, Thing, code)
+        defaults = {"metadata": {}, "active": None, "nats": "none"}
+        for row, _pk, values, code in self.read_coded(coded, defaults, reserve=False):  # keys taken at the write
             thing_type = self.resolve(row, "type", _text(values["type"]), self.thing_types, ThingType)
             if not _text(values["type"]):
                 self.error(row, "type", "Name the thing's type by its code.")

@@ -10,10 +10,21 @@ expands the template for each thing when it connects, so one template serves eve
 - publish → publish allowed; subscribe → subscribe allowed;
 - reply → subscribe allowed on the request subject, and the response permission (`resp`: one reply to each request
   received, for as long as nats-server's default allows);
-- request → publish allowed on the request subject, and subscribe allowed on the thing's own inbox
-  `_INBOX.<thing code>.>`: **a device sends requests with the inbox prefix `_INBOX.<its code>`** (nats-py
-  `inbox_prefix`, nats.go `nats.CustomInboxPrefix`), never the default `_INBOX.>`, which would let it read every
-  other thing's replies;
+- request → publish allowed on the request subject;
+- every thing may subscribe on its own inbox `_INBOX.<thing code>.>` (replies, its twin watch): **a device uses
+  the inbox prefix `_INBOX.<its code>`** (nats-py `inbox_prefix`, nats.go `nats.CustomInboxPrefix`), never the
+  default `_INBOX.>`, which would let it read every other thing's replies;
+- the digital twin (`inventory.twin`): every thing puts its own reported state in the `twin` bucket (keys
+  `thing.<code>.<property>`) and gets and watches its own desired state in `twin_desired`, and nothing else in
+  the buckets. What nats-py needs for that, checked against nats-server: bucket info for both buckets (its
+  `key_value()`), a direct get of the last value of its own keys (`$JS.API.DIRECT.GET.<stream>.<subject>`: the
+  buckets allow direct gets), and a watch through a *named* consumer whose filter is in the request subject
+  (`$JS.API.CONSUMER.CREATE.<stream>.<name>.<filter>`), with its flow control. nats-py's `KeyValue.watch` creates
+  an unnamed consumer (`$JS.API.CONSUMER.CREATE.<stream>`, the filter only in the body), which would let a
+  device read every thing's desired state, so it is not granted: **a device watches its desired state with
+  `js.subscribe("$KV.twin_desired.thing.<code>.>", stream="KV_twin_desired", ordered_consumer=True,
+  config=ConsumerConfig(name=...))`** (nats.go's `jetstream` package names its consumers itself). Replies and
+  deliveries come to the thing's own inbox, granted here;
 - an empty allow list would let NATS allow everything: a direction with nothing allowed denies `>`;
 - every thing may subscribe to its **config notification subject** `_SA.config.<its code>` (reserved: no operation
   may use the `_SA.` prefix): the control plane's platform service user publishes an empty message there whenever
@@ -49,6 +60,16 @@ NOTIFY = "_SA.config.{{tag(thing)}}"
 def notify_subject(thing_code: str) -> str:
     """The subject a thing's config notifications arrive on."""
     return f"{RESERVED_PREFIX}.config.{thing_code}"
+
+#: The digital twin: put its own reported state, get and watch its own desired state (see above).
+TWIN_PUBLISH = (
+    "$KV.twin.thing.{{tag(thing)}}.>",
+    "$JS.API.STREAM.INFO.KV_twin",
+    "$JS.API.STREAM.INFO.KV_twin_desired",
+    "$JS.API.DIRECT.GET.KV_twin_desired.$KV.twin_desired.thing.{{tag(thing)}}.>",
+    "$JS.API.CONSUMER.CREATE.KV_twin_desired.*.$KV.twin_desired.thing.{{tag(thing)}}.>",
+    "$JS.FC.KV_twin_desired.>",
+)
 
 
 def inbox_prefix(thing_code: str) -> str:
@@ -87,14 +108,10 @@ def scope_template(*, org: str, thing_type: str, prefix: str, operations: Iterab
             sub.append(subject)
         replies |= capability == REPLY
         requests |= capability == REQUEST
-    if requests:
-        sub.append(INBOX)
+    pub += TWIN_PUBLISH
+    sub.append(INBOX)
     sub.append(NOTIFY)
     template: dict = {"pub_allow": _unique(pub), "sub_allow": _unique(sub)}
-    if not pub:
-        template["pub_deny"] = [EVERYTHING]
-    if not sub:
-        template["sub_deny"] = [EVERYTHING]
     if replies:
         template["resp"] = dict(RESPONSE)
     return template

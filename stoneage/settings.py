@@ -220,6 +220,9 @@ HUB_LEAF_OVERLAY_URLS = env.list("HUB_LEAF_OVERLAY_URLS", default=[])
 MQTT_JWT_LIFETIME = env.int("MQTT_JWT_LIFETIME", default=3600)
 NATS_OPERATOR_NAME = env.str("NATS_OPERATOR_NAME", default="stone-age")
 NATS_REQUEST_TIMEOUT = env.float("NATS_REQUEST_TIMEOUT", default=5.0)
+# The live twin: how long the API waits for NATS (then 503), and how recent a reported value keeps a thing online.
+TWIN_NATS_TIMEOUT = env.float("TWIN_NATS_TIMEOUT", default=2.0)
+TWIN_ONLINE_SECONDS = env.int("TWIN_ONLINE_SECONDS", default=60)
 #: Limits of a new organization's account (-1 = unlimited; JetStream sizes in bytes, 0 = JetStream off).
 NATS_DEFAULT_ACCOUNT_LIMITS = {
     "max_connections": env.int("NATS_DEFAULT_MAX_CONNECTIONS", default=1000),

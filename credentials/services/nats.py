@@ -520,25 +520,51 @@ def tombstone_account(account: Account) -> AccountTombstone:
 # --- Organizations -------------------------------------------------------------------------------------------
 
 
+def platform_service_permissions() -> dict[str, list[str]]:
+    """What the platform service user may do in its organization's account, and nothing else: create and read
+    the digital-twin buckets (bucket info, a watch through an ordered consumer and its flow control, and the
+    consumer's info and deletion when the watch stops) and write `twin_desired` (`inventory.twin.store`); and
+    tell devices that their config changed (`DEVICE_NOTIFY_SUBJECTS`, `inventory.devices.notify`)."""
+    publish = ["$KV.twin_desired.>", DEVICE_NOTIFY_SUBJECTS]
+    for bucket in TWIN_BUCKETS:
+        stream = f"KV_{bucket}"
+        publish += [
+            f"$JS.API.STREAM.CREATE.{stream}",
+            f"$JS.API.STREAM.INFO.{stream}",
+            f"$JS.API.CONSUMER.CREATE.{stream}",
+            f"$JS.API.CONSUMER.INFO.{stream}.*",
+            f"$JS.API.CONSUMER.DELETE.{stream}.*",
+            f"$JS.FC.{stream}.>",
+        ]
+    return {"publish_allow": publish, "subscribe_allow": ["_INBOX.>"]}
+
+
+@transaction.atomic
+def ensure_platform_service_user(account: Account) -> NatsUser:
+    """The account's platform service user with exactly `platform_service_permissions()` (an account provisioned
+    before they changed gets them now: its JWT is reissued)."""
+    wanted = platform_service_permissions()
+    user = NatsUser.objects.select_for_update().filter(account=account, name=PLATFORM_SERVICE_USER).first()
+    if user is None:
+        return create_user(
+            account=account,
+            name=PLATFORM_SERVICE_USER,
+            owner_kind=NatsUser.OwnerKind.SERVICE,
+            description="Creates the digital-twin KV buckets, watches them for the admin's live view and writes "
+            "desired state; tells devices their config changed.",
+            **wanted,
+        )
+    changes = {name: value for name, value in wanted.items() if list(getattr(user, name)) != value}
+    if user.publish_deny or user.subscribe_deny:
+        changes.update(publish_deny=[], subscribe_deny=[])
+    return update_user(user, **changes) if changes else user
+
+
 @transaction.atomic
 def provision_organization(organization) -> Account:
-    """A new organization's account (default limits, JetStream on) and its read-only platform service user."""
+    """A new organization's account (default limits, JetStream on) and its platform service user."""
     account = create_account(organization=organization, name=nj.normalize_account_name(organization.slug))
-    create_user(
-        account=account,
-        name=PLATFORM_SERVICE_USER,
-        owner_kind=NatsUser.OwnerKind.SERVICE,
-        description="Reads the digital-twin KV buckets for the admin's live view; tells devices their config changed.",
-        publish_allow=[
-            DEVICE_NOTIFY_SUBJECTS,
-            "$JS.API.INFO",
-            *[f"$JS.API.STREAM.INFO.KV_{b}" for b in TWIN_BUCKETS],
-            *[f"$JS.API.CONSUMER.CREATE.KV_{b}.>" for b in TWIN_BUCKETS],
-            *[f"$JS.API.DIRECT.GET.KV_{b}.>" for b in TWIN_BUCKETS],
-            *[f"$JS.API.CONSUMER.DELETE.KV_{b}.>" for b in TWIN_BUCKETS],
-        ],
-        subscribe_allow=["_INBOX.>"],
-    )
+    ensure_platform_service_user(account)
     return account
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.widgets import AutocompleteSelect
 from django.core.exceptions import ValidationError
@@ -23,6 +24,7 @@ from django.utils.html import format_html, format_html_join
 from inventory.admin.base import InventoryAdmin, InventoryInline
 from inventory.models import Floorplan, Location, Placement, Thing
 from inventory.services import places as place_svc
+from inventory.twin.panel import panel_context
 from tenancy.admin_mixins import error_text
 
 
@@ -74,6 +76,12 @@ class LocationAdmin(PlaceActionsMixin, InventoryAdmin):
     @admin.display(description="Things", ordering="thing_count")
     def thing_count(self, obj) -> int:
         return obj.thing_count
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        location = self.get_object(request, object_id)
+        if location is not None and self.has_view_permission(request, location):
+            extra_context = {**(extra_context or {}), "twin": panel_context(location, "location", can_write=False)}
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def get_urls(self):
         return [
@@ -263,6 +271,8 @@ class FloorplanAdmin(PlaceActionsMixin, InventoryAdmin):
         width, height = max(floorplan.width, 1), max(floorplan.height, 1)
         return {
             "floorplan": floorplan,
+            "twin_ws_path": f"/ws/orgs/{floorplan.organization.slug}/twin/floorplan/{floorplan.pk}/",
+            "online_seconds": settings.TWIN_ONLINE_SECONDS,
             "image_url": reverse("admin:inventory_floorplan_image", args=[floorplan.pk]),
             "place_url": reverse("admin:inventory_floorplan_place", args=[floorplan.pk]),
             "editable": self.has_change_permission(request, floorplan),

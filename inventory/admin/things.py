@@ -16,6 +16,7 @@ from inventory.admin.enrollment import issue_token_response
 from inventory.models import Thing
 from inventory.services import contracts, enrollment
 from inventory.services import things as svc
+from inventory.twin.panel import panel_context
 from tenancy.admin_mixins import apply_each, error_text, roles_by_organization
 from tenancy.roles import MANAGERS
 
@@ -128,6 +129,13 @@ class ThingAdmin(InventoryAdmin):
                 unlinked = unlinked | queryset.filter(thing__pk=int(object_id))
             kwargs["queryset"] = unlinked
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        thing = self.get_object(request, object_id)
+        if thing is not None and self.has_view_permission(request, thing):
+            twin = panel_context(thing, "thing", can_write=self.is_manager(request, thing))
+            extra_context = {**(extra_context or {}), "twin": twin}
+        return super().change_view(request, object_id, form_url, extra_context)
 
     @admin.display(description="NATS", boolean=True)
     def has_nats(self, obj) -> bool:

@@ -4,6 +4,7 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from inventory.api import bulk, device_tokens, edge, views
+from inventory.twin.api import ThingTwinViewSet
 
 app_name = "inventory-api"
 
@@ -31,6 +32,16 @@ router.register(
 router.register(f"{ORG}/leaf-nodes", edge.LeafNodeViewSet, basename="leafnode")
 
 urlpatterns = [
+    path(
+        "orgs/<str:org_slug>/things/<int:pk>/twin/",
+        ThingTwinViewSet.as_view({"get": "snapshot"}),
+        name="thing-twin",
+    ),
+    path(
+        "orgs/<str:org_slug>/things/<int:pk>/twin/desired/<str:property>/",
+        ThingTwinViewSet.as_view({"put": "set_desired", "delete": "clear_desired"}),
+        name="thing-twin-desired",
+    ),
     *router.urls,
     path("orgs/<slug:org_slug>/inventory/import/", bulk.InventoryImportView.as_view(), name="inventory-import"),
     path("orgs/<slug:org_slug>/inventory/export/", bulk.InventoryExportView.as_view(), name="inventory-export"),

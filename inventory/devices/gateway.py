@@ -46,10 +46,10 @@ from inventory.devices import gateway_auth
 from inventory.devices.natspool import POOL, NatsUnavailable
 from inventory.schemas import document_errors
 from inventory.services import contracts as contract_svc
+from inventory.twin import state as twin_state
 
-TWIN_BUCKET = "twin"
+TWIN_BUCKET = twin_state.REPORTED
 _TAG = re.compile(r"\{\{\s*tag\(\s*([^)\s]*)\s*\)\s*\}\}")
-_PROPERTY = re.compile(subjects.CODE_PATTERN)
 
 
 def max_body() -> int:
@@ -234,15 +234,18 @@ def publish(organization_id: int, messages: list[Message], *, batch: bool) -> li
 
 
 async def ensure_bucket(js, bucket: str):
-    """The KV bucket, made when missing (tolerates one made meanwhile by anyone else)."""
+    """The KV bucket, made with the twin's configuration when missing (`inventory.twin.store`), tolerating one made
+    meanwhile by the bucket task or another gateway process."""
     import nats.js.errors as js_errors
+
+    from inventory.twin import store
 
     try:
         return await js.key_value(bucket)
     except js_errors.BucketNotFoundError:
         pass
     try:
-        return await js.create_key_value(bucket=bucket, history=5)
+        return await js.create_key_value(store.bucket_config(bucket))
     except js_errors.BadRequestError:
         return await js.key_value(bucket)
 
@@ -386,10 +389,13 @@ class TwinView(GatewayView):
         },
     )
     def put(self, request, property: str):
-        if not _PROPERTY.match(property):
-            _bad("property", "Enter a property name: letters, digits, '-' and '_' (up to 64).")
+        if not twin_state.valid_property(property):
+            _bad("property", "Enter a property name: letters, digits, '_', '=', '/' and '-' (up to 128).")
         thing = request.user.thing
         value = self.body(request)
-        key = f"thing.{thing.code}.{property}"
-        revision = put_twin(thing.organization_id, key, json.dumps(value, separators=(",", ":")).encode())
+        key = f"{twin_state.object_prefix('thing', thing.code)}{property}"
+        # The same permission as the thing's own put over NATS (its contract holds `$KV.twin.thing.<code>.>`).
+        if not contract_of(thing).allows(f"$KV.{TWIN_BUCKET}.{key}"):
+            raise exceptions.PermissionDenied(f"The thing's contract does not allow writing {key}.")
+        revision = put_twin(thing.organization_id, key, twin_state.encode_value(value))
         return Response({"key": key, "revision": revision})

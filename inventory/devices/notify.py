@@ -85,8 +85,7 @@ def notifier_credentials(organization_id: int) -> tuple[str, str]:
     ).first()
     if user is None:
         raise NotifyError(f"organization {organization_id} has no active platform service user")
-    if nats_svc.DEVICE_NOTIFY_SUBJECTS not in (user.publish_allow or []):
-        user = nats_svc.update_user(user, publish_allow=[*user.publish_allow, nats_svc.DEVICE_NOTIFY_SUBJECTS])
+    user = nats_svc.ensure_platform_service_user(user.account)
     return user.jwt, reveal(user, "seed")
 
 

@@ -73,3 +73,29 @@ class InventoryModel(models.Model):
         if clash.exists():
             return {field: f"A {self._meta.verbose_name} with this {field} already exists in this organization."}
         return {}
+
+
+class TypeModel(InventoryModel):
+    """A kind of inventory row (a thing type, a location type): a code unique in its organization, a name, and the
+    JSON Schema the metadata of its rows must satisfy. A subclass declares `metadata_schema` with its own help
+    text (`json_schema_field`)."""
+
+    code = models.CharField(max_length=64, validators=[validate_code])
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["code"]
+        constraints = [models.UniqueConstraint(fields=["organization", "code"], name="%(class)s_unique_code")]
+
+    def __str__(self) -> str:
+        return self.name or self.code
+
+    def clean(self) -> None:
+        errors = self.unique_code_error()
+        if errors:
+            raise ValidationError(errors)
+
+    def metadata_errors(self, metadata) -> dict[str, str]:
+        return metadata_errors(metadata, self.metadata_schema)

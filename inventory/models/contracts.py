@@ -14,13 +14,7 @@ from django.db import models
 
 from credentials.models import AccountSigningKey
 from inventory import subjects
-from inventory.models.base import (
-    InventoryModel,
-    json_schema_field,
-    metadata_errors,
-    validate_code,
-    validate_identifier,
-)
+from inventory.models.base import InventoryModel, TypeModel, json_schema_field, validate_identifier
 from tenancy.scoping import OrgScopedManager
 
 validate_semver = RegexValidator(r"^[0-9]+\.[0-9]+\.[0-9]+$", "Use a semantic version: MAJOR.MINOR.PATCH, e.g. 1.0.0.")
@@ -67,10 +61,7 @@ class MessageSchema(InventoryModel):
             raise ValidationError(errors)
 
 
-class ThingType(InventoryModel):
-    code = models.CharField(max_length=64, validators=[validate_code])
-    name = models.CharField(max_length=100)
-    description = models.TextField(blank=True)
+class ThingType(TypeModel):
     subject_prefix = models.CharField(
         max_length=subjects.MAX_LENGTH,
         default=subjects.DEFAULT_PREFIX,
@@ -82,21 +73,6 @@ class ThingType(InventoryModel):
     signing_key = models.OneToOneField(
         AccountSigningKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="thing_type", editable=False
     )
-
-    class Meta:
-        ordering = ["code"]
-        constraints = [models.UniqueConstraint(fields=["organization", "code"], name="thingtype_unique_code")]
-
-    def __str__(self) -> str:
-        return self.name or self.code
-
-    def clean(self) -> None:
-        errors = self.unique_code_error()
-        if errors:
-            raise ValidationError(errors)
-
-    def metadata_errors(self, metadata) -> dict[str, str]:
-        return metadata_errors(metadata, self.metadata_schema)
 
 
 class Operation(models.Model):

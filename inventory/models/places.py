@@ -17,6 +17,7 @@ from django.db.models.functions import Concat, Substr
 
 from inventory.models.base import (
     InventoryModel,
+    TypeModel,
     json_schema_field,
     metadata_errors,
     metadata_field,
@@ -27,23 +28,8 @@ from inventory.models.base import (
 MAX_DEPTH = 16
 
 
-class LocationType(InventoryModel):
-    code = models.CharField(max_length=64, validators=[validate_code])
-    name = models.CharField(max_length=100)
-    description = models.TextField(blank=True)
+class LocationType(TypeModel):
     metadata_schema = json_schema_field("JSON Schema the metadata of locations of this type must satisfy.")
-
-    class Meta:
-        ordering = ["code"]
-        constraints = [models.UniqueConstraint(fields=["organization", "code"], name="locationtype_unique_code")]
-
-    def __str__(self) -> str:
-        return self.name or self.code
-
-    def clean(self) -> None:
-        errors = self.unique_code_error()
-        if errors:
-            raise ValidationError(errors)
 
 
 class Location(InventoryModel):

@@ -13,6 +13,19 @@ from inventory.models.contracts import ThingType
 from inventory.models.places import Location
 
 
+def identity_field(model, label: str) -> models.OneToOneField:
+    """A thing's identity on the data plane: at most one thing per `model` row, unlinked when the row goes."""
+    return models.OneToOneField(
+        model,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="thing",
+        verbose_name=label,
+        error_messages={"unique": f"This {label} is already linked to another thing."},
+    )
+
+
 class Thing(InventoryModel):
     #: Fields only owners and admins change: the thing's identities and whether it may connect.
     IDENTITY_FIELDS = ("nats_user", "nebula_host", "active")
@@ -24,24 +37,8 @@ class Thing(InventoryModel):
     location = models.ForeignKey(Location, null=True, blank=True, on_delete=models.PROTECT, related_name="things")
     metadata = metadata_field()
     active = models.BooleanField(default=True)
-    nats_user = models.OneToOneField(
-        NatsUser,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="thing",
-        verbose_name="NATS user",
-        error_messages={"unique": "This NATS user is already linked to another thing."},
-    )
-    nebula_host = models.OneToOneField(
-        Host,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="thing",
-        verbose_name="Nebula host",
-        error_messages={"unique": "This Nebula host is already linked to another thing."},
-    )
+    nats_user = identity_field(NatsUser, "NATS user")
+    nebula_host = identity_field(Host, "Nebula host")
 
     class Meta:
         ordering = ["code"]

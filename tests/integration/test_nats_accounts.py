@@ -101,7 +101,8 @@ def test_another_organization_on_the_same_subject_receives_nothing(two_live_orgs
 
 def test_the_account_has_jetstream_with_its_limits(two_live_orgs, connect):
     acme, _ = two_live_orgs
-    reader = connect(svc.user_creds(acme.users.get(name=svc.PLATFORM_SERVICE_USER)))
+    user = svc.create_user(account=acme, name="js-info", publish_allow=["$JS.API.INFO"], subscribe_allow=["_INBOX.>"])
+    reader = connect(svc.user_creds(user))
     info = json.loads(reader.request("$JS.API.INFO").data)
     assert "error" not in info, info
     assert info["limits"]["max_memory"] == acme.max_jetstream_memory

@@ -34,6 +34,7 @@ def test_each_capability_becomes_its_permission():
         "pub_allow": [
             "acme.{{tag(location)}}.sensor.{{tag(thing)}}.telemetry.temp",
             "acme.{{tag(location)}}.sensor.{{tag(thing)}}.time.now",
+            *contracts.TWIN_PUBLISH,
         ],
         "sub_allow": [
             "acme.{{tag(location)}}.sensor.{{tag(thing)}}.config.>",
@@ -45,22 +46,31 @@ def test_each_capability_becomes_its_permission():
     }
 
 
-def test_a_direction_with_nothing_allowed_denies_everything():
-    assert template(operations=[("publish", "a")]) == {
-        "pub_allow": ["acme.{{tag(location)}}.sensor.{{tag(thing)}}.a"],
-        "sub_allow": ["_SA.config.{{tag(thing)}}"],
+def test_every_thing_has_its_own_twin_keys_inbox_and_notifications_and_nothing_else_there():
+    assert template(operations=[]) == {
+        "pub_allow": list(contracts.TWIN_PUBLISH),
+        "sub_allow": [contracts.INBOX, "_SA.config.{{tag(thing)}}"],
     }
-    assert template(operations=[]) == {"pub_allow": [], "sub_allow": ["_SA.config.{{tag(thing)}}"], "pub_deny": [">"]}
+    twin = [s for s in contracts.TWIN_PUBLISH if "twin" in s]
+    # Keys and filters name the thing's own code; only bucket info and flow control are bucket-wide.
+    assert [s for s in twin if "{{tag(thing)}}" not in s] == [
+        "$JS.API.STREAM.INFO.KV_twin",
+        "$JS.API.STREAM.INFO.KV_twin_desired",
+        "$JS.FC.KV_twin_desired.>",
+    ]
+    # No unnamed consumer (its filter would be in the body, out of reach of the permissions).
+    assert "$JS.API.CONSUMER.CREATE.KV_twin_desired" not in twin
 
 
 def test_org_and_type_are_literal_and_placeholders_anywhere_become_tags():
     assert template(prefix="fleet.{thing}", operations=[("publish", "x"), ("publish", "x")])["pub_allow"] == [
-        "fleet.{{tag(thing)}}.x"
+        "fleet.{{tag(thing)}}.x",
+        *contracts.TWIN_PUBLISH,
     ]
     got = contracts.scope_template(
         org="o", thing_type="t", prefix="{thing_type}.{org}", operations=[("subscribe", "{location}")]
     )
-    assert got["sub_allow"] == ["t.o.{{tag(location)}}", "_SA.config.{{tag(thing)}}"]
+    assert got["sub_allow"] == ["t.o.{{tag(location)}}", contracts.INBOX, "_SA.config.{{tag(thing)}}"]
 
 
 def test_an_unknown_capability_is_refused():
@@ -116,10 +126,13 @@ def test_a_new_type_is_a_scope_of_its_account(world, sensor):
     entry = scope_entries(world.org)["sensor"]
     assert entry["key"] == key.public_key
     assert entry["template"]["pub"] == {
-        "allow": [f"{world.org.slug}.{{{{tag(location)}}}}.sensor.{{{{tag(thing)}}}}.telemetry.temp"]
+        "allow": [
+            f"{world.org.slug}.{{{{tag(location)}}}}.sensor.{{{{tag(thing)}}}}.telemetry.temp",
+            *contracts.TWIN_PUBLISH,
+        ]
     }
-    # Nothing of its own to subscribe to but its config notifications (inventory.devices.notify).
-    assert entry["template"]["sub"] == {"allow": ["_SA.config.{{tag(thing)}}"]}
+    # Nothing of its own to subscribe to but its inbox and its config notifications (inventory.devices.notify).
+    assert entry["template"]["sub"] == {"allow": [contracts.INBOX, "_SA.config.{{tag(thing)}}"]}
 
 
 def test_every_change_of_the_operations_re_signs_the_account_once(world, sensor):
@@ -150,7 +163,7 @@ def test_a_new_prefix_changes_the_template_and_reissues_nobody(world, sensor):
     thing = make_thing(world, sensor)
     jwt = thing.nats_user.jwt
     types.update_type(sensor, subject_prefix="fleet.{thing}")
-    assert scope_entries(world.org)["sensor"]["template"]["pub"]["allow"] == ["fleet.{{tag(thing)}}.telemetry.temp"]
+    assert scope_entries(world.org)["sensor"]["template"]["pub"]["allow"][0] == "fleet.{{tag(thing)}}.telemetry.temp"
     user = NatsUser.objects.get(pk=thing.nats_user_id)
     assert user.jwt == jwt and user.public_key not in (account(world.org).revocations or {})
 
@@ -163,7 +176,10 @@ def test_a_thing_user_is_issued_by_its_type_with_its_tags(world, sensor, hq):
     assert payload["nats"]["tags"] == ["thing:s-01", "location:hq", "type:sensor"]
     assert payload["nats"]["pub"] == {} and "subs" not in payload["nats"]
     assert user.owner_kind == NatsUser.OwnerKind.THING
-    assert nats_svc.effective_permissions(user).pub_allow == [f"{world.org.slug}.hq.sensor.s-01.telemetry.temp"]
+    assert nats_svc.effective_permissions(user).pub_allow[:2] == [
+        f"{world.org.slug}.hq.sensor.s-01.telemetry.temp",
+        "$KV.twin.thing.s-01.>",
+    ]
     assert contract_svc.thing_user_tags(make_thing(world, sensor, code="s-02")) == [
         "thing:s-02",
         "location:_",

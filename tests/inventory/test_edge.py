@@ -248,7 +248,10 @@ def test_a_things_mqtt_password_is_bearer_for_mqtt_only_within_its_contract(worl
     assert claims["sub"] == thing.nats_user.public_key
     nats = claims["nats"]
     assert nats["bearer_token"] is True and nats["allowed_connection_types"] == ["MQTT"]
-    assert nats["pub"]["allow"] == ["acme._.sensor.s-01.telemetry.temp"]
+    # The contract as nats-server expands it for this thing: its operation, its twin keys, no template left.
+    allowed = nats["pub"]["allow"]
+    assert allowed[0] == "acme._.sensor.s-01.telemetry.temp" and "$KV.twin.thing.s-01.>" in allowed
+    assert not any("{{" in subject for subject in allowed)
     assert claims["exp"] - claims["iat"] == 3600
     assert AuditEvent.objects.filter(action=Action.CREDENTIAL_READ, extra__kind="nats.mqtt_password").exists()
     # A leaf node's key does not get one.
