@@ -258,3 +258,30 @@ def test_limits_size_rate_and_nats_down(fleet, nats_server, settings):
     down = signed_post(client, thing, {"operation": "log", "payload": "during"})
     assert down.status_code == 503, down.content
     assert "Retry-After" in down
+
+
+def test_a_device_session_publishes_and_only_refusals_reach_the_audit_log(fleet):
+    import base64
+
+    from audit.models import AuditEvent
+    from credentials.codecs import natsjwt as nj
+
+    thing = fleet.thing("s-01")
+    user = NatsUser.objects.get(pk=thing.nats_user_id)
+    client = APIClient()
+    nonce = client.post("/api/v1/devices/challenge/", {"public_key": user.public_key}, format="json").json()["nonce"]
+    signature = base64.urlsafe_b64encode(nj.keypair_from_seed(seed_of(thing)).sign(nonce.encode())).decode()
+    session = client.post(
+        "/api/v1/devices/session/",
+        {"public_key": user.public_key, "nonce": nonce, "signature": signature},
+        format="json",
+    ).json()["token"]
+    client.credentials(HTTP_AUTHORIZATION=f"Device {session}")
+    before = AuditEvent.objects.filter(extra__path=PUBLISH).count()
+    assert client.post(PUBLISH, {"operation": "log", "payload": "via session"}, format="json").status_code == 202
+    assert client.post(PUBLISH, {"subject": "acme.x", "payload": 1}, format="json").status_code == 403
+    wait_until(lambda: b"via session" in [m.data for m in fleet.seen.messages], 3, what="the session's publish")
+    recorded = AuditEvent.objects.filter(extra__path=PUBLISH).order_by("pk")[before:]
+    assert [e.extra["status"] for e in recorded] == [403]
+    thing_svc.deactivate_thing(thing)
+    assert client.post(PUBLISH, {"operation": "log", "payload": "off"}, format="json").status_code == 401
