@@ -17,4 +17,5 @@ def register_inventory() -> None:
     # The secret is never stored (only its hash), and the hash is excluded too.
     register(m.EnrollmentToken, exclude=["secret_hash"])
     register(m.LeafNode, exclude=["last_seen_at", "last_status"])
+    register(m.Command)
     register(m.DeviceToken, exclude=["secret_hash", "last_used_at"])

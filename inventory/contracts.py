@@ -25,6 +25,9 @@ expands the template for each thing when it connects, so one template serves eve
   `js.subscribe("$KV.twin_desired.thing.<code>.>", stream="KV_twin_desired", ordered_consumer=True,
   config=ConsumerConfig(name=...))`** (nats.go's `jetstream` package names its consumers itself). Replies and
   deliveries come to the thing's own inbox, granted here;
+- a type with commands that wait for offline things (a reply operation with a TTL): the thing may pull its own
+  pending commands from the stream `commands`, ack them and answer them (`inventory.commands`), through its own
+  inbox `_INBOX.<thing code>.>` as for requests;
 - an empty allow list would let NATS allow everything: a direction with nothing allowed denies `>`;
 - every thing may subscribe to its **config notification subject** `_SA.config.<its code>` (reserved: no operation
   may use the `_SA.` prefix): the control plane's platform service user publishes an empty message there whenever
@@ -39,7 +42,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from inventory import subjects
+from inventory import commands, subjects
 
 PUBLISH, SUBSCRIBE, REQUEST, REPLY = "publish", "subscribe", "request", "reply"
 CAPABILITIES = (PUBLISH, SUBSCRIBE, REQUEST, REPLY)
@@ -52,7 +55,7 @@ INBOX = "_INBOX.{{tag(thing)}}.>"
 RESPONSE = {"max": 1, "ttl": 0}
 EVERYTHING = ">"
 #: The reserved prefix of the control plane's subjects towards devices.
-RESERVED_PREFIX = "_SA"
+RESERVED_PREFIX = commands.PREFIX
 #: A thing's config notification subject, as a template.
 NOTIFY = "_SA.config.{{tag(thing)}}"
 
@@ -92,9 +95,12 @@ def _unique(values: list[str]) -> list[str]:
     return list(dict.fromkeys(values))
 
 
-def scope_template(*, org: str, thing_type: str, prefix: str, operations: Iterable[tuple[str, str]]) -> dict:
+def scope_template(
+    *, org: str, thing_type: str, prefix: str, operations: Iterable[tuple[str, str]], queued_commands: bool = False
+) -> dict:
     """The template of the type's scoped key (`credentials.models.nats.scope_permission_limits` reads it), from the
-    organization's slug, the type's code and subject prefix, and its operations as `(capability, subject_suffix)`."""
+    organization's slug, the type's code and subject prefix, and its operations as `(capability, subject_suffix)`;
+    `queued_commands` when one of its commands waits for offline things."""
     pub: list[str] = []
     sub: list[str] = []
     replies = requests = False
@@ -109,6 +115,8 @@ def scope_template(*, org: str, thing_type: str, prefix: str, operations: Iterab
         replies |= capability == REPLY
         requests |= capability == REQUEST
     pub += TWIN_PUBLISH
+    if queued_commands:
+        pub += commands.THING_QUEUE_PUBLISH
     sub.append(INBOX)
     sub.append(NOTIFY)
     template: dict = {"pub_allow": _unique(pub), "sub_allow": _unique(sub)}

@@ -20,8 +20,18 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import Q
 
-from inventory.models import Floorplan, Location, LocationType, MessageSchema, Operation, Placement, Thing, ThingType
-from stoneage.filters import FilterSet, IntegerFilter
+from inventory.models import (
+    Command,
+    Floorplan,
+    Location,
+    LocationType,
+    MessageSchema,
+    Operation,
+    Placement,
+    Thing,
+    ThingType,
+)
+from stoneage.filters import FilterSet, IntegerFilter, IsoDateTimeFilter
 
 METADATA_KEY = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 KEY_MESSAGE = "Metadata keys are 1-64 letters, digits or underscores."
@@ -219,3 +229,15 @@ class ThingFilterSet(FilterSet):
     class Meta:
         model = Thing
         fields = ["code", "thing_type", "location", "location_within", "active", "nats_user", "nebula_host"]
+
+
+class CommandFilterSet(FilterSet):
+    thing = IntegerFilter(field_name="thing_id")
+    operation = IntegerFilter(field_name="operation_id")
+    status = django_filters.MultipleChoiceFilter(choices=Command.Status.choices)
+    created_after = IsoDateTimeFilter(field_name="created", lookup_expr="gte")
+    created_before = IsoDateTimeFilter(field_name="created", lookup_expr="lt")
+
+    class Meta:
+        model = Command
+        fields = ["thing", "operation", "status"]

@@ -99,3 +99,14 @@ def render(template: str, values: Mapping[str, str]) -> str:
         return str(values[name]) if name in values else match.group(0)
 
     return _PLACEHOLDER.sub(value, template)
+
+
+def matches(pattern: str, subject: str) -> bool:
+    """Whether the NATS subject `subject` (no wildcards) falls under `pattern` (`*` one token, `>` the rest)."""
+    wanted, given = pattern.split("."), subject.split(".")
+    for i, part in enumerate(wanted):
+        if part == ">":
+            return len(given) > i
+        if i >= len(given) or part not in ("*", given[i]):
+            return False
+    return len(given) == len(wanted)

@@ -1,11 +1,14 @@
 """Celery tasks of the inventory, registered under the names they are queued by: config notifications to
-devices (`inventory.devices.notify`) and the digital-twin buckets (`credentials.outbox`)."""
+devices (`inventory.devices.notify`), the digital-twin buckets (`credentials.outbox`), and sending commands to
+things with the sweep that follows them up (`inventory.outbox`; everything that talks to NATS runs in a worker)."""
 
 from celery import shared_task
 
 from credentials import outbox
 from credentials.models import Account
 from credentials.services import nats as svc
+from inventory import dispatch
+from inventory import outbox as inventory_outbox
 from inventory.devices import notify
 from inventory.twin import store
 
@@ -43,3 +46,15 @@ def create_twin_buckets(account_id: int) -> dict:
     svc.ensure_platform_service_user(account)
     store.create_buckets(account)
     return {"created": account.name}
+
+
+@shared_task(name=inventory_outbox.DELIVER_COMMAND, acks_late=True)
+def deliver_command(command_id: int) -> str | None:
+    """Send one command and record its outcome (at most once: the command is claimed first)."""
+    return dispatch.deliver(command_id)
+
+
+@shared_task(acks_late=True)
+def sweep_commands() -> dict:
+    """Every few seconds (beat): answers of queued commands, expiry, commands a lost task never sent."""
+    return dispatch.sweep()

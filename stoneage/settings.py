@@ -196,6 +196,11 @@ CELERY_BEAT_SCHEDULE = {
     "nebula-ca-expiry": {"task": "credentials.tasks.nebula.warn_expiring_cas", "schedule": crontab(hour=3, minute=30)},
     # NATS: renew the user JWTs near their expiry; drop revocations of JWTs that have all expired.
     "nats-renew-user-jwts": {"task": "credentials.tasks.nats.renew_user_jwts", "schedule": crontab(minute=20)},
+    # Commands: replies of things that pulled their queued commands, expiry, and sends a lost task left waiting.
+    "commands-sweep": {
+        "task": "inventory.tasks.sweep_commands",
+        "schedule": env.float("COMMAND_SWEEP_INTERVAL", default=2.0),
+    },
     "nats-prune-revocations": {
         "task": "credentials.tasks.nats.prune_revocations",
         "schedule": crontab(hour=4, minute=10),
@@ -223,6 +228,12 @@ NATS_REQUEST_TIMEOUT = env.float("NATS_REQUEST_TIMEOUT", default=5.0)
 # The live twin: how long the API waits for NATS (then 503), and how recent a reported value keeps a thing online.
 TWIN_NATS_TIMEOUT = env.float("TWIN_NATS_TIMEOUT", default=2.0)
 TWIN_ONLINE_SECONDS = env.int("TWIN_ONLINE_SECONDS", default=60)
+
+# Commands to things (inventory.services.commands): how long a thing has to answer, the longest TTL an operation may
+# give a command waiting for its offline thing, and how long a command without TTL may wait for a worker.
+COMMAND_REPLY_TIMEOUT = env.float("COMMAND_REPLY_TIMEOUT", default=5.0)
+COMMAND_MAX_TTL = env.int("COMMAND_MAX_TTL", default=7 * 24 * 3600)
+COMMAND_DISPATCH_DEADLINE = env.int("COMMAND_DISPATCH_DEADLINE", default=30)
 #: Limits of a new organization's account (-1 = unlimited; JetStream sizes in bytes, 0 = JetStream off).
 NATS_DEFAULT_ACCOUNT_LIMITS = {
     "max_connections": env.int("NATS_DEFAULT_MAX_CONNECTIONS", default=1000),

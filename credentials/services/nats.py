@@ -540,10 +540,13 @@ def platform_service_permissions() -> dict[str, list[str]]:
 
 
 @transaction.atomic
-def ensure_platform_service_user(account: Account) -> NatsUser:
-    """The account's platform service user with exactly `platform_service_permissions()` (an account provisioned
-    before they changed gets them now: its JWT is reissued)."""
+def ensure_platform_service_user(account: Account, also_publish: Iterable[str] = ()) -> NatsUser:
+    """The account's platform service user, allowed at least `platform_service_permissions()` and `also_publish`
+    (what sending commands to the organization's things needs, `inventory.dispatch`). Permissions are only ever
+    added: a missing one reissues its JWT, and nothing it holds is taken away, so a connection with an earlier JWT
+    is never revoked."""
     wanted = platform_service_permissions()
+    wanted["publish_allow"] = nj.string_list([*wanted["publish_allow"], *also_publish])
     user = NatsUser.objects.select_for_update().filter(account=account, name=PLATFORM_SERVICE_USER).first()
     if user is None:
         return create_user(
@@ -551,12 +554,15 @@ def ensure_platform_service_user(account: Account) -> NatsUser:
             name=PLATFORM_SERVICE_USER,
             owner_kind=NatsUser.OwnerKind.SERVICE,
             description="Creates the digital-twin KV buckets, watches them for the admin's live view and writes "
-            "desired state; tells devices their config changed.",
+            "desired state; tells devices their config changed; sends commands to things.",
             **wanted,
         )
-    changes = {name: value for name, value in wanted.items() if list(getattr(user, name)) != value}
-    if user.publish_deny or user.subscribe_deny:
-        changes.update(publish_deny=[], subscribe_deny=[])
+    changes = {}
+    for name, subjects in wanted.items():
+        held = list(getattr(user, name))
+        missing = [s for s in subjects if s not in held]
+        if missing:
+            changes[name] = [*held, *missing]
     return update_user(user, **changes) if changes else user
 
 

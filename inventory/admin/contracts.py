@@ -8,7 +8,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import Count
 
-from inventory.admin.base import InventoryAdmin, InventoryInline, adopt, fresh
+from inventory.admin.base import InventoryAdmin, InventoryForm, InventoryInline, adopt, fresh
 from inventory.models import LocationType, MessageSchema, Operation, ThingType
 from inventory.services import types as svc
 from tenancy.admin_mixins import error_text
@@ -64,9 +64,29 @@ class MessageSchemaAdmin(ContractAdmin):
 # --- Thing types and their operations ----------------------------------------------------------------------------
 
 
+class OperationForm(InventoryForm):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "command_ttl" in self.fields:  # left empty: 0, commands refused when the thing is offline
+            self.fields["command_ttl"].required = False
+
+    def clean_command_ttl(self):
+        return self.cleaned_data.get("command_ttl") or 0
+
+
 class OperationInline(InventoryInline):
     model = Operation
-    fields = ["name", "capability", "subject_suffix", "message_schema", "subject", "description"]
+    form = OperationForm
+    fields = [
+        "name",
+        "capability",
+        "subject_suffix",
+        "message_schema",
+        "subject",
+        "description",
+        "command_ttl",
+        "members_may_command",
+    ]
     readonly_fields = ["subject"]
     autocomplete_fields = ["message_schema"]
     verbose_name_plural = "operations (the type's contract: what its things publish, subscribe to, request, answer)"

@@ -12,6 +12,7 @@ from django.db import transaction
 from credentials.downloads.nats import creds_response
 from credentials.models import Host, NatsUser
 from inventory.admin.base import InventoryAdmin, InventoryForm, adopt, fresh
+from inventory.admin.commands import ThingCommandsMixin
 from inventory.admin.enrollment import issue_token_response
 from inventory.models import Thing
 from inventory.services import contracts, enrollment
@@ -78,7 +79,7 @@ class ThingForm(InventoryForm):
 
 
 @admin.register(Thing)
-class ThingAdmin(InventoryAdmin):
+class ThingAdmin(ThingCommandsMixin, InventoryAdmin):
     form = ThingForm
     list_display = ["code", "name", "thing_type", "location", "organization", "active", "has_nats", "has_nebula"]
     list_filter = ["active", "thing_type", "location", "organization"]

@@ -52,6 +52,8 @@ class OperationSerializer(serializers.ModelSerializer):
             "subject_template",
             "description",
             "message_schema",
+            "command_ttl",
+            "members_may_command",
             "created",
             "updated",
         ]

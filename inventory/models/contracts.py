@@ -8,6 +8,7 @@ template is rebuilt whenever the type's prefix or operations change (`inventory.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
@@ -96,6 +97,15 @@ class Operation(models.Model):
     message_schema = models.ForeignKey(
         MessageSchema, null=True, blank=True, on_delete=models.PROTECT, related_name="operations"
     )
+    command_ttl = models.PositiveIntegerField(
+        "command TTL",
+        default=0,
+        help_text="Reply operations (commands): seconds a command waits for an offline thing, which pulls it when "
+        "it comes back. 0 = refused at once when the thing is offline.",
+    )
+    members_may_command = models.BooleanField(
+        default=False, help_text="Reply operations (commands): members may send it too, not only owners and admins."
+    )
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 
@@ -118,6 +128,13 @@ class Operation(models.Model):
     def subject_template(self) -> str:
         return subjects.join(self.thing_type.subject_prefix, self.subject_suffix)
 
+    @property
+    def is_command(self) -> bool:
+        """A reply operation on one subject: the control plane sends requests there and the thing answers."""
+        return self.capability == self.Capability.REPLY and not any(
+            token in ("*", ">") for token in self.subject_template.split(".")
+        )
+
     def clean(self) -> None:
         errors = {}
         if self.thing_type_id:
@@ -129,6 +146,10 @@ class Operation(models.Model):
                 subjects.check_template(self.subject_template, wildcards=wildcards)
             except subjects.SubjectTemplateError as exc:
                 errors["subject_suffix"] = str(exc)
+            if self.command_ttl and self.capability != self.Capability.REPLY:
+                errors["command_ttl"] = "Only reply operations are commands; leave the TTL at 0."
+            elif self.command_ttl and self.command_ttl > settings.COMMAND_MAX_TTL:
+                errors["command_ttl"] = f"At most {settings.COMMAND_MAX_TTL} seconds."
             clash = Operation.objects.filter(
                 thing_type_id=self.thing_type_id, name=self.name, capability=self.capability
             ).exclude(pk=self.pk)

@@ -35,6 +35,7 @@ def type_template(thing_type) -> dict:
         thing_type=thing_type.code,
         prefix=thing_type.subject_prefix,
         operations=thing_type.operations.order_by("pk").values_list("capability", "subject_suffix"),
+        queued_commands=thing_type.operations.filter(capability=contracts.REPLY, command_ttl__gt=0).exists(),
     )
 
 

@@ -259,6 +259,29 @@ RESOURCES: tuple[Resource, ...] = (
             REACTIVATE,
         ),
     ),
+    Resource(
+        "enrollment-tokens",
+        ORG + "things/{thing}/enrollment-tokens/",
+        "One-time enrollment tokens of a thing (the token is shown once, at creation).",
+        ("id", "prefix", "status", "expires_at", "created_by"),
+        verbs=("list", "get", "create", "delete"),
+        actions=(Action("revoke", "revoke/", "Revoke an enrollment token."),),
+    ),
+    Resource(
+        "commands",
+        ORG + "things/{thing}/commands/",
+        "Commands sent to a thing (its reply operations), with their status.",
+        ("id", "operation_name", "status", "created", "answered_at", "error"),
+        verbs=("list", "get", "create"),
+        filters=(("status", "Only commands with this status (queued, sent, acknowledged, failed, timed_out…)."),),
+    ),
+    Resource(
+        "leaf-nodes",
+        ORG + "leaf-nodes/",
+        "Leaf nodes (edge sites).",
+        ("id", "code", "name", "domain", "location", "active", "online"),
+        actions=(DEACTIVATE, REACTIVATE),
+    ),
     # --- Audit ---------------------------------------------------------------------------------------------------
     Resource(
         "audit",

@@ -318,12 +318,38 @@ def test_placements_and_floorplans(stoneage, world):
     stoneage.ok("placements", "delete", str(placed["id"]))
 
 
-def test_backup_commands_await_the_platform_endpoints(stoneage, tmp_path):
-    usage = stoneage("backup", "--help").out
-    for command in ("create", "list", "download", "restore"):
-        assert command in usage
-    archive = tmp_path / "b.tar.gz"
-    archive.write_bytes(b"not yet")
-    # Until the platform's backup endpoints exist, the commands report the API's 404 in a sentence.
-    assert "404" in stoneage.refused("--context", "root", "backup", "list").err
-    assert "404" in stoneage.refused("--context", "root", "backup", "restore", str(archive)).err
+def test_backups_are_made_listed_downloaded_and_restore_refuses_a_live_platform(stoneage, tmp_path):
+    made = stoneage.ok("--context", "root", "backup", "create")
+    assert made["size"] > 0
+    assert [b["id"] for b in stoneage.ok("--context", "root", "backup", "list")] == [made["id"]]
+    stoneage.ok("--context", "root", "backup", "download", str(made["id"]))
+    archive = tmp_path / f"stoneage-backup-{made['id']}.tar.gz"
+    assert archive.stat().st_mode & 0o777 == 0o600
+    # The platform holds organizations: a restore is refused with the API's sentence, and nothing changes.
+    refused = stoneage.refused("--context", "root", "backup", "restore", str(archive))
+    assert "empty" in refused.err
+    # An organization's token is no platform operator.
+    stoneage.refused("backup", "list")
+
+
+def test_leaf_nodes_enrollment_tokens_and_commands(stoneage):
+    leaf = stoneage.ok("leaf-nodes", "create", "--set", "code=site-a", "--set", "name=Site A")
+    assert leaf["domain"] == "edge-site-a"
+    assert stoneage.ok("leaf-nodes", "deactivate", str(leaf["id"]))["active"] is False
+    stoneage.refused("--context", "globex", "leaf-nodes", "get", str(leaf["id"]))
+
+    tt = stoneage.ok("thing-types", "create", "--set", "code=t", "--set", "name=T")
+    thing = stoneage.ok("things", "create", "--set", "code=e-1", "--set", f"thing_type:={tt['id']}")
+    token = stoneage.ok("enrollment-tokens", "create", "--thing", str(thing["id"]))
+    assert token["token"] and token["status"] == "open"
+    listed = stoneage.ok("enrollment-tokens", "list", "--thing", str(thing["id"]))
+    assert [t["id"] for t in listed] == [token["id"]] and "token" not in listed[0]
+    assert stoneage.ok("enrollment-tokens", "revoke", str(token["id"]), "--thing", str(thing["id"]))["status"] == (
+        "revoked"
+    )
+    stoneage.refused("--context", "globex", "enrollment-tokens", "list", "--thing", str(thing["id"]))
+
+    assert stoneage.ok("commands", "list", "--thing", str(thing["id"])) == []
+    # A type without reply operations has no commands: the API's reason, exit 1.
+    refused = stoneage.refused("commands", "create", "--thing", str(thing["id"]), "--set", "operation=reboot")
+    assert "operation" in refused.err

@@ -62,6 +62,7 @@ def worker_env(django_db_setup, broker, nats_ports) -> dict:
         broker=broker.url,
         nats_url=f"nats://127.0.0.1:{nats_ports['port']}",
         NATS_PUSH_PENDING_INTERVAL="1",
+        COMMAND_REPLY_TIMEOUT="1",
     )
 
 

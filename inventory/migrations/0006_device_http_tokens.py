@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('inventory', '0004_leaf_nodes'),
+        ('inventory', '0005_commands'),
         ('tenancy', '0004_platform_tokens'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
