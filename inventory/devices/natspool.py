@@ -6,12 +6,13 @@ used round-robin, opened on first use and kept: a request never opens its own co
 
 A connection authenticates as a **gateway user of the organization's account**, minted on the spot (nothing is
 stored, like the pusher's system user): signed by the account's newest unscoped signing key, allowed to publish
-anywhere in the account and to receive on `_INBOX.>` (publish acks, KV). It lives `DEVICE_GATEWAY_JWT_SECONDS`
-(default 1 hour); a connection is replaced some minutes before its JWT ends. Why not one connection per thing
-with a short-lived JWT of the thing's own scoped key: nats-server would then enforce the contract itself, but an
-HTTP fleet of thousands of things would hold thousands of connections per process, each with its own TLS and
-auth handshake on first use. The contract is instead enforced in the gateway from the same scope template
-nats-server holds, expanded for the thing's tags as nats-server expands it (`inventory.devices.gateway`).
+anywhere in the account and to receive on `_INBOX.>` (publish acks, KV) and `_SA.cmd.>` (long polls).
+It lives `DEVICE_GATEWAY_JWT_SECONDS` (default 1 hour); a connection is replaced some minutes before its JWT ends.
+Why not one connection per thing with a short-lived JWT of the thing's own scoped key: nats-server would then
+enforce the contract itself, but an HTTP fleet of thousands of things would hold thousands of connections per
+process, each with its own auth handshake on first use. The contract is instead enforced in the gateway from the
+same scope template nats-server holds, expanded for the thing's tags as nats-server expands it
+(`inventory.devices.gateway`).
 
 Connections never reconnect on their own (`allow_reconnect=False`): a message written while NATS is away would
 sit in nats-py's buffer and go out later, after the device was told 503. A dropped connection is closed, taken
@@ -64,7 +65,8 @@ def gateway_credentials(organization_id: int, ttl: int) -> tuple[str, str, int]:
         name="stoneage-http-gateway",
         expires=expires,
         pub_allow=[">"],
-        sub_allow=["_INBOX.>"],
+        # Replies (publish acks, KV), and the command messages a long poll waits for (`gateway_commands`).
+        sub_allow=["_INBOX.>", "_SA.cmd.>"],
         issuer_account=account.public_key,
     )
     minted = nj.mint_user_credentials(claims, svc.keypair_of(key))
@@ -115,6 +117,16 @@ class GatewayPool:
         future = asyncio.run_coroutine_threadsafe(self._run(organization_id, work), loop)
         try:
             return future.result(deadline)
+        except TimeoutError:
+            future.cancel()
+            raise NatsUnavailable("NATS did not answer in time.") from None
+
+    async def run_async(self, organization_id: int, work, deadline: float | None = None):
+        """`run` for a caller on another event loop (an async view): awaits without holding a thread."""
+        deadline = deadline or timeout() * 2
+        future = asyncio.run_coroutine_threadsafe(self._run(organization_id, work), self._ensure_loop())
+        try:
+            return await asyncio.wait_for(asyncio.wrap_future(future), deadline)
         except TimeoutError:
             future.cancel()
             raise NatsUnavailable("NATS did not answer in time.") from None
@@ -178,12 +190,12 @@ class GatewayPool:
 
 
 def _mint_in_thread(organization_id: int) -> tuple[str, str, int]:
-    from django.db import close_old_connections
+    from django.db import connection
 
     try:
         return gateway_credentials(organization_id, jwt_seconds())
     finally:
-        close_old_connections()
+        connection.close()  # a thread of the loop's executor: never leave a connection behind
 
 
 async def _connect(jwt: str, seed: str) -> nats.NATS:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from inventory.devices import gateway, leaf, views
+from inventory.devices import gateway, gateway_commands, leaf, views
 
 app_name = "devices"
 
@@ -16,4 +16,6 @@ urlpatterns = [
     path("leaf/report/", leaf.LeafReportView.as_view(), name="leaf-report"),
     path("devices/publish/", gateway.PublishView.as_view(), name="publish"),
     path("devices/twin/<str:property>/", gateway.TwinView.as_view(), name="twin"),
+    path("devices/commands/", gateway_commands.commands_long_poll, name="commands"),
+    path("devices/commands/<int:command_id>/ack/", gateway_commands.CommandAckView.as_view(), name="command-ack"),
 ]

@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 from credentials.models import Account, NatsUser
 from credentials.secrets import reveal
 from credentials.services import nats as nats_svc
-from inventory.devices.gateway_auth import sign_request
+from inventory.devices.gateway_auth import issue_token, sign_request
 from inventory.devices.natspool import POOL
 from inventory.models import Location, LocationType, MessageSchema, Thing
 from inventory.services import contracts as contract_svc
@@ -285,3 +285,76 @@ def test_a_device_session_publishes_and_only_refusals_reach_the_audit_log(fleet)
     assert [e.extra["status"] for e in recorded] == [403]
     thing_svc.deactivate_thing(thing)
     assert client.post(PUBLISH, {"operation": "log", "payload": "off"}, format="json").status_code == 401
+
+
+# --- Commands ----------------------------------------------------------------------------------------------------
+
+
+def test_a_command_sent_from_the_api_reaches_an_http_device_by_long_poll_and_its_ack_is_recorded(fleet, connect):
+    import threading
+
+    from inventory import commands
+    from inventory.models import Command, Operation
+    from inventory.services import types as type_svc
+
+    type_svc.save_operation(
+        Operation(
+            thing_type=fleet.sensor, name="reboot", capability="reply", subject_suffix="cmd.reboot", command_ttl=600
+        )
+    )
+    live.wait_pushed(5)
+    fleet.observer.close()  # it listens on `acme.>`: the thing would look online (someone listens) and never answer
+    thing = fleet.thing("s-01")
+    _, token = issue_token(thing)
+    device = APIClient()
+    device.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert device.get("/api/v1/devices/commands/?wait=0").json() == {"commands": []}
+    assert device.get("/api/v1/devices/commands/?wait=31").status_code == 400
+
+    # The device waits; the owner sends the command meanwhile; the poll answers as soon as it is queued.
+    polled: dict = {}
+
+    def poll() -> None:
+        started = time.monotonic()
+        response = APIClient()
+        response.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+        got = response.get("/api/v1/devices/commands/?wait=15")
+        polled.update(status=got.status_code, body=got.json(), seconds=time.monotonic() - started)
+
+    waiter = threading.Thread(target=poll)
+    waiter.start()
+    time.sleep(0.5)
+    owner = APIClient()
+    owner.force_authenticate(fleet.owner)
+    sent = owner.post(
+        f"/api/v1/orgs/acme/things/{thing.pk}/commands/",
+        {"operation": "reboot", "payload": {"delay": 5}},
+        format="json",
+    )
+    assert sent.status_code == 202, sent.content
+    waiter.join(20)
+    assert polled["status"] == 200 and polled["seconds"] < 10, polled
+    [command] = polled["body"]["commands"]
+    assert command["id"] == sent.json()["id"] and command["payload"] == {"delay": 5}
+    assert command["operation"] == "reboot"
+
+    row = Command.objects.get(pk=command["id"])
+    assert row.status == "queued" and row.stream_sequence
+    ack = device.post(f"/api/v1/devices/commands/{row.pk}/ack/", {"reply": {"rebooting": True}}, format="json")
+    assert ack.status_code == 200, ack.content
+    row.refresh_from_db()
+    assert row.status == "acknowledged" and row.reply == {"rebooting": True} and row.answered_at
+    # Out of the stream too; acknowledged once; another thing cannot touch it.
+    watcher = connect(nats_svc.user_creds(NatsUser.objects.get(name="observer")))
+    info = watcher.loop.run(watcher.nc.jetstream().stream_info(commands.COMMAND_STREAM))
+    assert info.state.messages == 0
+    again = device.post(f"/api/v1/devices/commands/{row.pk}/ack/", {"reply": 1}, format="json")
+    assert again.status_code == 409 and "acknowledged" in again.json()["detail"]
+    other = fleet.thing("s-02")
+    _, other_token = issue_token(other)
+    stranger = APIClient()
+    stranger.credentials(HTTP_AUTHORIZATION=f"Bearer {other_token}")
+    assert stranger.post(f"/api/v1/devices/commands/{row.pk}/ack/", {}, format="json").status_code == 404
+    assert device.get("/api/v1/devices/commands/?wait=0").json() == {"commands": []}
+    row.refresh_from_db()
+    assert row.reply == {"rebooting": True}
