@@ -33,6 +33,7 @@ import uuid
 from dataclasses import dataclass
 
 from django.conf import settings
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import exceptions, serializers
 from rest_framework.response import Response
@@ -381,7 +382,7 @@ class TwinView(GatewayView):
     """Write the thing's reported state of one property (the body is its JSON value)."""
 
     @extend_schema(
-        request=serializers.JSONField(),
+        request={"application/json": OpenApiTypes.ANY},
         responses={
             200: inline_serializer(
                 "GatewayTwin", {"key": serializers.CharField(), "revision": serializers.IntegerField()}

@@ -30,6 +30,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions
 
 from credentials.codecs import natsjwt
@@ -245,3 +246,46 @@ def revoke_token(token: DeviceToken) -> DeviceToken:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at", "updated"])
     return token
+
+
+# --- OpenAPI ------------------------------------------------------------------------------------------------------
+
+
+class SessionThingScheme(OpenApiAuthenticationExtension):
+    target_class = "inventory.devices.gateway_auth.SessionThingAuthentication"
+    name = "ThingSession"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "`Authorization: Device <token>`, from `POST /api/v1/devices/session/` (a nonce signed "
+            "with the device's nkey).",
+        }
+
+
+class NKeySignatureScheme(OpenApiAuthenticationExtension):
+    target_class = "inventory.devices.gateway_auth.NKeySignatureAuthentication"
+    name = "DeviceSignature"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "`Authorization: NKey <public key>;ts=<unix seconds>;sig=<base64url Ed25519 signature of "
+            '"METHOD\\nPATH?QUERY\\nTS\\nSHA256-HEX(body)" by the thing\'s NATS user key>`.',
+        }
+
+
+class DeviceTokenScheme(OpenApiAuthenticationExtension):
+    target_class = "inventory.devices.gateway_auth.DeviceTokenAuthentication"
+    name = "DeviceToken"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "`Authorization: Bearer sah_…`: an HTTP token issued for the thing by an owner or admin.",
+        }
