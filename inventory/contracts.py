@@ -64,7 +64,6 @@ def notify_subject(thing_code: str) -> str:
     """The subject a thing's config notifications arrive on."""
     return f"{RESERVED_PREFIX}.config.{thing_code}"
 
-
 #: The digital twin: put its own reported state, get and watch its own desired state (see above).
 TWIN_PUBLISH = (
     "$KV.twin.thing.{{tag(thing)}}.>",
