@@ -38,6 +38,7 @@ class AuditContextMiddleware:
 
     def __call__(self, request):
         context = context_from_request(request)
+        request.request_id = context.request_id  # for the lines Django logs once this context has closed
         token = activate(context)
         started = time.monotonic()
         try:

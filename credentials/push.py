@@ -45,6 +45,7 @@ from credentials import outbox
 from credentials.codecs import natsjwt as nj
 from credentials.models import Account, AccountTombstone
 from credentials.services import nats as svc
+from stoneage import metrics
 
 log = logging.getLogger(__name__)
 
@@ -71,10 +72,16 @@ class Job:
     public_key: str = ""
     #: When its batch started sending (a deletion counts only if sent after any lease on the account).
     sent_at: datetime | None = None
+    #: Seconds its request took (None when it was never sent).
+    duration: float | None = None
 
     @property
     def is_update(self) -> bool:
         return self.subject == UPDATE_SUBJECT.format(self.public_key)
+
+    @property
+    def kind(self) -> str:
+        return "update" if self.is_update else "delete"
 
 
 @dataclass
@@ -180,11 +187,14 @@ async def _send_all(
         async with limit:
             if send_by is not None and time.monotonic() > send_by:
                 return PushError("not sent within its lease; it is pushed again later")
+            started = time.monotonic()
             try:
                 msg = await nc.request(job.subject, job.payload.encode(), timeout=timeout)
                 return parse_reply(msg.data)
             except Exception as exc:
                 return exc
+            finally:
+                job.duration = time.monotonic() - started
 
     try:
         return await asyncio.gather(*(send(job) for job in jobs))
@@ -240,6 +250,10 @@ def _record(job: Job, outcome: str | Exception, report: PushReport) -> None:
         ).update(done_at=now, last_error="")
 
 
+def _count(sent: list[tuple[Job, object]]) -> None:
+    metrics.record_pushes((job.kind, job.duration, isinstance(outcome, Exception)) for job, outcome in sent)
+
+
 def _lease(count: int) -> tuple[float, timedelta]:
     """How long a batch of `count` updates may take to start sending, and how long its requests may take to land
     (connect, the semaphore's queue, one request timeout, a margin)."""
@@ -272,6 +286,7 @@ def _send_updates(updates: list[Job], report: PushReport) -> tuple[list[Job], li
     claimed, lease = claim(updates)
     outcomes = send_jobs(claimed, send_by=started + sending)
     sent = list(zip(claimed, outcomes, strict=True))
+    _count(sent)
     with transaction.atomic():
         first_pushes = _first_pushes(sent)
         for job, outcome in sent:
@@ -313,6 +328,7 @@ def _send_deletes(deletes: list[Job], report: PushReport) -> list[tuple[Job, obj
     for job in deletes:
         job.sent_at = sent_at
     sent = list(zip(deletes, send_jobs(deletes), strict=True))
+    _count(sent)
     with transaction.atomic():
         for job, outcome in sent:
             _record(job, outcome, report)

@@ -1,11 +1,14 @@
 """Stone Age settings, read from the environment (django-environ), strict about what production needs."""
 
+import ipaddress
 from datetime import timedelta
 from pathlib import Path
 
 import environ
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
+
+from stoneage import logs
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -66,6 +69,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "stoneage.metrics.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -79,7 +83,10 @@ MIDDLEWARE = [
 if not DEBUG:
     # Static files from the web process itself in production (collectstatic output: hashed names, compressed,
     # cached for long); Caddy may serve STATIC_ROOT directly in front of it.
-    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
+    MIDDLEWARE.insert(
+        MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+        "whitenoise.middleware.WhiteNoiseMiddleware",
+    )
 
 ROOT_URLCONF = "stoneage.urls"
 
@@ -179,6 +186,8 @@ CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 0, "socket_connect_timeout": 2, "socket_timeout": 5}
 CELERY_TASK_PUBLISH_RETRY = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Workers log through LOGGING (JSON lines with the request id of the change that queued the task), not Celery's own.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE = {
     # Re-pushes any NATS account whose newest JWT is not yet on the servers (down broker, down NATS, lost task).
     "nats-push-pending": {
@@ -277,6 +286,23 @@ NEBULA_CA_EXPIRY_WARNING_DAYS = env.int("NEBULA_CA_EXPIRY_WARNING_DAYS", default
 #: /readyz reuses its check results for this many seconds (the checks reach the database, Redis and NATS).
 READYZ_CACHE_SECONDS = env.float("READYZ_CACHE_SECONDS", default=5.0)
 
+# --- Metrics (/metrics, see stoneage/metrics.py) -----------------------------------------------------------
+#: Bearer token a scraper must present; and/or addresses or networks it must come from. With neither set,
+#: /metrics answers 404.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOW = env.list("METRICS_ALLOW", default=[])
+try:
+    [ipaddress.ip_network(entry, strict=False) for entry in METRICS_ALLOW]
+except ValueError as exc:
+    raise ImproperlyConfigured(f"METRICS_ALLOW: {exc}") from exc
+#: Where workers and web processes count the shared metrics (push latency, task failures, command outcomes).
+METRICS_REDIS_URL = env.str("METRICS_REDIS_URL", default="")
+METRICS_REDIS_PREFIX = env.str("METRICS_REDIS_PREFIX", default="stoneage:metrics")
+#: The gauges computed from the database are reused for this many seconds.
+METRICS_CACHE_SECONDS = env.float("METRICS_CACHE_SECONDS", default=15.0)
+#: Certificates and CAs expiring within this many days are counted as expiring.
+METRICS_EXPIRY_DAYS = env.int("METRICS_EXPIRY_DAYS", default=30)
+
 # --- Secrets at rest -------------------------------------------------------------------------------------
 # Comma-separated list of base64 (urlsafe) 32-byte keys: the first encrypts, all decrypt.
 STONEAGE_SECRET_KEYS = env.list("STONEAGE_SECRET_KEYS", default=[])
@@ -347,20 +373,18 @@ SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 if not DEBUG:
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-}
+# JSON lines (one object per line, with the request id) unless DEBUG; LOG_FORMAT=text for plain lines.
+LOG_FORMAT = env.str("LOG_FORMAT", default="text" if DEBUG else "json")
+if LOG_FORMAT not in ("json", "text"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be json or text; got {LOG_FORMAT!r}.")
+LOGGING = logs.config(LOG_FORMAT, env.str("LOG_LEVEL", default="INFO"))
 
 # Devices authenticate with their own nkey (inventory.devices.auth): a signed one-time nonce opens a session.
 DEVICE_NONCE_SECONDS = env.int("DEVICE_NONCE_SECONDS", default=60)

@@ -4,7 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from inventory import admin_bulk
-from stoneage import admin_overview, health
+from stoneage import admin_overview, health, metrics
 from tenancy.signin import PasswordResetView, SetPasswordForm
 
 api_v1 = [
@@ -20,6 +20,7 @@ api_v1 = [
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("metrics", metrics.metrics_view, name="metrics"),
     # Password reset by email (Django's views, the admin's look); the admin's sign-in page links to it.
     path(
         "admin/password_reset/",

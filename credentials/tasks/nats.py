@@ -2,6 +2,7 @@
 the names `credentials.outbox` queues them by."""
 
 from celery import shared_task
+from django.db import InterfaceError, OperationalError
 
 from credentials import outbox, push
 from credentials.models import Account
@@ -11,7 +12,9 @@ from credentials.services import nats as svc
 @shared_task(
     bind=True,
     name=outbox.PUSH_ACCOUNT,
-    autoretry_for=(push.PushError,),
+    # A dropped database connection too: Celery's Django fixup closes it after the failed attempt, and the retry
+    # reconnects (instead of leaving the account to the beat's next run).
+    autoretry_for=(push.PushError, OperationalError, InterfaceError),
     retry_backoff=1,
     retry_backoff_max=30,
     retry_jitter=True,

@@ -34,9 +34,12 @@ from audit.models import Action
 from audit.services import write_event
 from inventory import outbox, schemas, subjects
 from inventory.models import Command, Operation, Thing
+from stoneage import metrics
 from tenancy.roles import MANAGERS, Role
 
 Status = Command.Status
+#: Outcomes counted in `/metrics` (`stoneage_command_outcomes_total`).
+COUNTED = (Status.ACKNOWLEDGED, Status.FAILED, Status.TIMED_OUT, Status.EXPIRED)
 #: Largest reply kept (bytes); a longer one is cut and kept as text.
 MAX_REPLY_BYTES = 64 * 1024
 
@@ -134,6 +137,8 @@ def _change(
             changed_fields=sorted(after),
             extra={"command": event or to, "thing": command.thing_id, "operation": command.operation_id},
         )
+    if to in COUNTED:
+        transaction.on_commit(lambda: metrics.COMMAND_OUTCOMES.inc(status=to))
     return True
 
 
@@ -146,6 +151,7 @@ def claim(command_id: int) -> Command | None:
     ).update(status=Status.SENT, sent_at=now)
     if not claimed:
         return None
+    metrics.COMMAND_OUTCOMES.inc(status=Status.SENT)
     related = ("thing__organization", "thing__location", "thing__thing_type")
     return Command.objects.select_related(*related).get(pk=command_id)
 

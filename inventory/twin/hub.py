@@ -225,6 +225,7 @@ async def join(organization_id: int, viewer: Viewer) -> OrgHub:
     if hub is None or hub.closed or hub.loop is not asyncio.get_running_loop():
         hub = _hubs[organization_id] = OrgHub(organization_id)
     await hub.add(viewer)
+    _publish_stats()
     return hub
 
 
@@ -234,6 +235,16 @@ async def leave(hub: OrgHub, viewer: Viewer) -> None:
         if _hubs.get(hub.organization_id) is hub:
             del _hubs[hub.organization_id]
         await hub.close()
+    _publish_stats()
+
+
+def _publish_stats() -> None:
+    """The Prometheus gauges of this process (`/metrics`)."""
+    from stoneage import metrics
+
+    numbers = stats()
+    metrics.TWIN_VIEWERS.set(numbers["viewers"])
+    metrics.TWIN_NATS_CONNECTIONS.set(numbers["connections"])
 
 
 def stats() -> dict[str, int]:

@@ -86,6 +86,15 @@ class Process:
         if self.proc is not None and self.proc.poll() is not None:
             raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n{log_tail(self.log)}")
 
+    def kill(self) -> None:
+        """SIGKILL the process and its children at once: no shutdown, nothing flushed or acknowledged."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        self.proc = None
+
     def stop(self, timeout: float = 10) -> None:
         if self.proc is None:
             return

@@ -15,7 +15,7 @@ from tests.integration import live
 from tests.integration.support import CeleryProcess, RedisServer, use_broker
 from tests.support.world import make_org, make_user
 
-pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.integration, pytest.mark.drill, pytest.mark.django_db(transaction=True)]
 
 #: A request that changes an account answers within this, whatever is down (the push happens elsewhere).
 REQUEST_BUDGET = 5.0

@@ -334,3 +334,26 @@ def test_the_history_outlives_the_operation(world, sensor, thing):
     assert command.operation is None and command.operation_name == "ping"
     got = client_of(world.user("viewer")).get(url("command-detail", world.org, command.pk)).data
     assert (got["operation"], got["operation_name"]) == (None, "ping")
+
+
+def test_outcomes_are_counted_in_metrics_once_committed(world, thing, settings, django_capture_on_commit_callbacks):
+    from django.test import Client
+
+    from stoneage import metrics
+    from tests.observability.support import drop_prefix, fresh_prefix, samples, value
+
+    settings.METRICS_REDIS_PREFIX = fresh_prefix()
+    try:
+        command = svc.send_command(thing, op(thing.thing_type, "ping"))
+        with django_capture_on_commit_callbacks(execute=True):
+            svc.claim(command.pk)
+            svc.acknowledged(command.pk, b"pong")
+            svc.failed(command.pk, "late")  # refused: already answered, not counted
+        settings.METRICS_TOKEN, settings.METRICS_ALLOW, settings.METRICS_CACHE_SECONDS = "t" * 40, [], 0
+        metrics.DATABASE.clear()
+        found = samples(Client().get("/metrics", HTTP_AUTHORIZATION="Bearer " + "t" * 40).content.decode())
+        assert value(found, "stoneage_command_outcomes_total", status="sent") == 1
+        assert value(found, "stoneage_command_outcomes_total", status="acknowledged") == 1
+        assert value(found, "stoneage_command_outcomes_total", status="failed") == 0
+    finally:
+        drop_prefix(settings.METRICS_REDIS_PREFIX)

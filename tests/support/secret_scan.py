@@ -1,13 +1,16 @@
-"""A pytest plugin: after every test that used the database, no audit event may hold a secret.
+"""A pytest plugin: after every test, no audit event and no log line may hold a secret.
 
 It scans the JSON of every event (before, after, extra and the object's description) for nkey seeds and
 private keys, PEM and Nebula private keys, `.creds` banners and API token secrets, and checks that the
-stored hashes of invitation tokens, API tokens and passwords never appear unredacted.
+stored hashes of invitation tokens, API tokens and passwords never appear unredacted. Every log record the test
+produced (at the configured level) is scanned for the same patterns.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import re
 
 import pytest
@@ -21,6 +24,27 @@ PATTERNS = [
 ]
 SECRET_FIELDS = ("password", "token_hash", "secret_hash")
 DB_FIXTURES = {"db", "transactional_db", "django_db_reset_sequences", "django_db_serialized_rollback"}
+
+
+def scan_text(text: str) -> list[str]:
+    """The kinds of secret found in `text`, one finding per line that holds one (quoting what precedes it)."""
+    findings = []
+    for number, line in enumerate(text.splitlines(), 1):
+        for name, pattern in PATTERNS:
+            match = pattern.search(line)
+            if match:
+                findings.append(f"line {number} holds a {name} after: {line[: match.start()][-80:]}")
+    return findings
+
+
+class _Collector(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        with contextlib.suppress(Exception):  # a record that cannot be formatted is not the scan's business
+            self.lines.append(self.format(record))
 
 
 def find_secrets() -> list[str]:
@@ -56,7 +80,17 @@ def _uses_db(item) -> bool:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item):
-    result = yield
+    collector = _Collector()
+    collector.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(collector)
+    try:
+        result = yield
+    finally:
+        root.removeHandler(collector)
+    findings = scan_text("\n".join(collector.lines))
+    if findings:
+        pytest.fail("Secrets reached the logs:\n" + "\n".join(findings), pytrace=False)
     if _uses_db(item):
         findings = find_secrets()
         if findings:
