@@ -52,7 +52,7 @@ class AuditContextMiddleware:
 
     @staticmethod
     def _records(request) -> bool:
-        if not request.path.startswith("/api/"):
+        if not request.path.startswith("/api/") or getattr(request, "audit_skip", False):
             return False
         return request.method not in SAFE_METHODS or settings.AUDIT_API_READS
 

@@ -18,3 +18,4 @@ def register_inventory() -> None:
     register(m.EnrollmentToken, exclude=["secret_hash"])
     register(m.LeafNode, exclude=["last_seen_at", "last_status"])
     register(m.Command)
+    register(m.DeviceToken, exclude=["secret_hash", "last_used_at"])

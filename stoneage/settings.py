@@ -390,6 +390,12 @@ LOGGING = logs.config(LOG_FORMAT, env.str("LOG_LEVEL", default="INFO"))
 DEVICE_NONCE_SECONDS = env.int("DEVICE_NONCE_SECONDS", default=60)
 DEVICE_SESSION_SECONDS = env.int("DEVICE_SESSION_SECONDS", default=900)
 DEVICE_AUTH_RATE = env.str("DEVICE_AUTH_RATE", default="120/minute")
+# The HTTP gateway (inventory.devices.gateway): signed-request window, body size, batch size, rate per thing, pool.
+DEVICE_SIGNATURE_WINDOW = env.int("DEVICE_SIGNATURE_WINDOW", default=30)
+DEVICE_GATEWAY_MAX_BODY = env.int("DEVICE_GATEWAY_MAX_BODY", default=256 * 1024)
+DEVICE_GATEWAY_MAX_BATCH = env.int("DEVICE_GATEWAY_MAX_BATCH", default=100)
+DEVICE_GATEWAY_RATE = env.str("DEVICE_GATEWAY_RATE", default="600/minute")
+DEVICE_GATEWAY_POOL_SIZE = env.int("DEVICE_GATEWAY_POOL_SIZE", default=2)
 # Enrollment (`inventory.services.enrollment`): a token's lifetime, the unauthenticated endpoint's rate, and the
 # NATS URLs handed to devices (the public ones, not the control plane's own NATS_URL).
 ENROLLMENT_TOKEN_HOURS = env.int("ENROLLMENT_TOKEN_HOURS", default=24)

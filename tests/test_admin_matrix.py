@@ -25,6 +25,7 @@ from audit.models import AuditEvent
 from credentials.models import AccountExport, AccountImport, AccountTombstone, Operator, RevokedCertificate
 from credentials.services import nats as nats_svc
 from credentials.services import nebula as nebula_svc
+from inventory.devices.gateway_auth import issue_token as issue_device_token
 from inventory.services import edge as edge_svc
 from inventory.services import enrollment
 from tenancy import services
@@ -86,6 +87,7 @@ POLICY: dict[str, Policy] = {
     "inventory.floorplan": INVENTORY,
     "inventory.thing": INVENTORY,
     "inventory.enrollmenttoken": Policy(view=IDENTITY.view, add=NOBODY, change=NOBODY, delete=NOBODY),
+    "inventory.devicetoken": Policy(view=IDENTITY.view, add=NOBODY, change=NOBODY, delete=NOBODY),
     "inventory.leafnode": CONTRACT,
 }
 
@@ -128,6 +130,7 @@ def _in_org(org, world):
         "credentials.revokedcertificate": RevokedCertificate.objects.get(fingerprint=revoked.fingerprint),
         **inventory,
         "inventory.enrollmenttoken": enrollment.issue_token(inventory["inventory.thing"])[0],
+        "inventory.devicetoken": issue_device_token(inventory["inventory.thing"])[0],
         "inventory.leafnode": edge_svc.create_leaf_node(organization=org, code="site-a"),
     }
 

@@ -86,7 +86,14 @@ class ThingAdmin(ThingCommandsMixin, InventoryAdmin):
     list_select_related = ["thing_type", "location", "organization"]
     search_fields = ["code", "name", "description"]
     autocomplete_fields = ["thing_type", "location"]
-    actions = ["provision_nats", "issue_enrollment_token", "download_creds", "deactivate", "reactivate"]
+    actions = [
+        "provision_nats",
+        "issue_enrollment_token",
+        "issue_http_token",
+        "download_creds",
+        "deactivate",
+        "reactivate",
+    ]
 
     def get_fieldsets(self, request, obj=None):
         identity = [*LINK_FIELDS, "active"] + (["device", "created", "updated"] if obj is not None else [])
@@ -190,6 +197,12 @@ class ThingAdmin(ThingCommandsMixin, InventoryAdmin):
     @admin.action(description="Issue an enrollment token (one thing; shown once)", permissions=["identity"])
     def issue_enrollment_token(self, request, queryset):
         return issue_token_response(self, request, self._managed(request, queryset))
+
+    @admin.action(description="Issue an HTTP token (one thing; shown once)", permissions=["identity"])
+    def issue_http_token(self, request, queryset):
+        from inventory.admin.device_tokens import issue_http_token_response
+
+        return issue_http_token_response(self, request, self._managed(request, queryset))
 
     @admin.action(description="Download .creds (one thing; audited)", permissions=["identity"])
     def download_creds(self, request, queryset):

@@ -3,7 +3,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from inventory.api import bulk, commands, edge, views
+from inventory.api import bulk, commands, device_tokens, edge, views
 from inventory.twin.api import ThingTwinViewSet
 
 app_name = "inventory-api"
@@ -25,6 +25,9 @@ router.register(
     rf"{ORG}/things/(?P<thing_id>[0-9]+)/enrollment-tokens",
     views.EnrollmentTokenViewSet,
     basename="enrollmenttoken",
+)
+router.register(
+    rf"{ORG}/things/(?P<thing_id>[0-9]+)/http-tokens", device_tokens.DeviceTokenViewSet, basename="devicetoken"
 )
 router.register(f"{ORG}/leaf-nodes", edge.LeafNodeViewSet, basename="leafnode")
 router.register(rf"{ORG}/things/(?P<thing_id>[0-9]+)/commands", commands.ThingCommandViewSet, basename="thing-command")

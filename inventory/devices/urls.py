@@ -1,6 +1,6 @@
 from django.urls import path
 
-from inventory.devices import leaf, views
+from inventory.devices import gateway, gateway_commands, leaf, views
 
 app_name = "devices"
 
@@ -14,4 +14,8 @@ urlpatterns = [
     path("devices/mqtt-password/", leaf.MqttPasswordView.as_view(), name="mqtt-password"),
     path("leaf/bootstrap/", leaf.LeafBootstrapView.as_view(), name="leaf-bootstrap"),
     path("leaf/report/", leaf.LeafReportView.as_view(), name="leaf-report"),
+    path("devices/publish/", gateway.PublishView.as_view(), name="publish"),
+    path("devices/twin/<str:property>/", gateway.TwinView.as_view(), name="twin"),
+    path("devices/commands/", gateway_commands.commands_long_poll, name="commands"),
+    path("devices/commands/<int:command_id>/ack/", gateway_commands.CommandAckView.as_view(), name="command-ack"),
 ]
