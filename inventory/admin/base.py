@@ -9,9 +9,9 @@ from django.contrib import admin
 from django.contrib.admin.widgets import AutocompleteSelect
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
-from tenancy.admin_mixins import OrgScopedAdminMixin, roles_by_organization
+from tenancy.admin_mixins import OrgScopedAdminMixin, apply_each, roles_by_organization
 from tenancy.models import Organization
-from tenancy.roles import ALL_ROLES, EDITORS, MANAGERS
+from tenancy.roles import ALL_ROLES, EDITORS, MANAGERS, Role
 
 
 def has_nul(value) -> bool:
@@ -156,3 +156,40 @@ class InventoryInline(admin.TabularInline):
             parent = self.parent_admin()
             kwargs["queryset"] = related.objects.for_user(request.user, roles=parent.add_roles | parent.change_roles)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+class ThingTokenAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
+    """Tokens issued from a thing's page (enrollment, HTTP): read-only here, revocable by owners and admins,
+    auditors read them. `revoke_token` is the domain action that revokes one."""
+
+    view_roles = MANAGERS | {Role.AUDITOR}
+    add_roles = change_roles = delete_roles = frozenset()
+    actions = ["revoke"]
+
+    @staticmethod
+    def revoke_token(token):
+        raise NotImplementedError
+
+    def get_fields(self, request, obj=None):
+        return self.readonly_fields
+
+    @admin.display(description="Status")
+    def status(self, obj) -> str:
+        return obj.status
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_revoke_permission(self, request) -> bool:
+        return self._allowed(request, MANAGERS, None)
+
+    @admin.action(description="Revoke selected tokens", permissions=["revoke"])
+    def revoke(self, request, queryset):
+        managed = [token for token in queryset if self._allowed(request, MANAGERS, token)]
+        apply_each(self, request, managed, type(self).revoke_token, "{count} token(s) revoked.")

@@ -7,16 +7,15 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.template.response import TemplateResponse
 
+from inventory.admin.base import ThingTokenAdmin
 from inventory.devices import gateway_auth
 from inventory.models import DeviceToken
-from tenancy.admin_mixins import OrgScopedAdminMixin, apply_each, error_text
-from tenancy.roles import MANAGERS, Role
+from tenancy.admin_mixins import error_text
 
 
 @admin.register(DeviceToken)
-class DeviceTokenAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
-    view_roles = MANAGERS | {Role.AUDITOR}
-    add_roles = change_roles = delete_roles = frozenset()
+class DeviceTokenAdmin(ThingTokenAdmin):
+    revoke_token = staticmethod(gateway_auth.revoke_token)
     list_display = ["prefix", "thing", "name", "status", "expires_at", "last_used_at", "created_by", "organization"]
     list_select_related = ["thing", "created_by", "organization"]
     search_fields = ["prefix", "thing__code", "name"]
@@ -31,29 +30,6 @@ class DeviceTokenAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
         "created_by",
         "created",
     ]
-    fields = readonly_fields
-    actions = ["revoke"]
-
-    @admin.display(description="Status")
-    def status(self, obj: DeviceToken) -> str:
-        return obj.status
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_revoke_permission(self, request) -> bool:
-        return self._allowed(request, MANAGERS, None)
-
-    @admin.action(description="Revoke selected HTTP tokens", permissions=["revoke"])
-    def revoke(self, request, queryset):
-        managed = [token for token in queryset if self._allowed(request, MANAGERS, token)]
-        apply_each(self, request, managed, gateway_auth.revoke_token, "{count} token(s) revoked.")
 
 
 def issue_http_token_response(model_admin, request, things):

@@ -8,18 +8,17 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.template.response import TemplateResponse
 
+from inventory.admin.base import ThingTokenAdmin
 from inventory.models import EnrollmentToken
 from inventory.services import enrollment
-from tenancy.admin_mixins import OrgScopedAdminMixin, apply_each, error_text
-from tenancy.roles import MANAGERS, Role
+from tenancy.admin_mixins import error_text
 
 
 @admin.register(EnrollmentToken)
-class EnrollmentTokenAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
+class EnrollmentTokenAdmin(ThingTokenAdmin):
     """Issued from a thing (action "Issue an enrollment token"); here they are listed and revoked."""
 
-    view_roles = MANAGERS | {Role.AUDITOR}
-    add_roles = change_roles = delete_roles = frozenset()
+    revoke_token = staticmethod(enrollment.revoke_token)
     list_display = ["prefix", "thing", "status", "expires_at", "used_at", "created_by", "organization"]
     list_select_related = ["thing", "created_by", "organization"]
     search_fields = ["prefix", "thing__code"]
@@ -36,29 +35,6 @@ class EnrollmentTokenAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
         "created_by",
         "created",
     ]
-    fields = readonly_fields
-    actions = ["revoke"]
-
-    @admin.display(description="Status")
-    def status(self, obj: EnrollmentToken) -> str:
-        return obj.status
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_revoke_permission(self, request) -> bool:
-        return self._allowed(request, MANAGERS, None)
-
-    @admin.action(description="Revoke selected tokens", permissions=["revoke"])
-    def revoke(self, request, queryset):
-        managed = [token for token in queryset if self._allowed(request, MANAGERS, token)]
-        apply_each(self, request, managed, enrollment.revoke_token, "{count} token(s) revoked.")
 
 
 def issue_token_response(model_admin, request, things):
